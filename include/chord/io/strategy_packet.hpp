@@ -1,0 +1,383 @@
+// chord/io/strategy_packet.hpp: the strategy packet, what crosses the network from cloud to device.
+//
+// The cloud ranks every output channel of every personalized layer for one user (a 2-bit level, see
+// core/strategy.hpp) and sends only those levels: about channels/4 bytes, against 32 bits per weight for
+// shipping the weights themselves. The device decodes the levels with its own palette.
+//
+// Layout (little-endian, byte exact; the full table with examples is in docs/strategy-packet.md):
+//
+//   offset        size          field
+//   0             4             magic "CHRS"
+//   4             2             version u16 = 1
+//   6             2             reserved u16 = 0
+//   8             8             model fingerprint u64 (model_fingerprint below)
+//   16            4             budget f32: average bits per weight the cloud aimed at, finite, in [0, 8]
+//   20            4             palette u8[4]: the cloud's palette (non-decreasing, widths from {0, 2, 4, 8})
+//   24            4             layer count L u32
+//   28            4 L           channels u32, one per layer
+//   28 + 4L       ceil(C / 4)   levels, C = total channels: 2 bits per channel, channel i of the flattened
+//                               list in bits [2 (i % 4), 2 (i % 4) + 2) of byte i / 4; unused high bits of
+//                               the last byte are zero
+//   ...           4             CRC-32 u32 of all preceding bytes (core/checksum.hpp)
+//
+// The decoder is strict: every problem is a chord::Error of the form
+//   strategy packet '<source>': byte <offset> (<field>): <what is wrong>
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chord/core/checksum.hpp"
+#include "chord/core/error.hpp"
+#include "chord/core/strategy.hpp"
+#include "chord/io/atomic_file.hpp"
+
+namespace chord {
+
+inline constexpr char kStrategyMagic[4] = {'C', 'H', 'R', 'S'};
+inline constexpr std::uint16_t kStrategyVersion = 1;
+inline constexpr std::size_t kStrategyHeaderBytes = 28;  // magic .. layer count, before the channel table
+inline constexpr std::size_t kStrategyChecksumBytes = 4;
+inline constexpr float kMaxStrategyBudget = 8.0f;  // the widest weight width
+
+// What the cloud sends: which model, what it aimed at, its palette, and one level per channel.
+struct StrategyPacket {
+  std::uint64_t fingerprint = 0;
+  float budget = 0.0f;  // average bits per weight under `palette`
+  Palette palette = kStandardPalette;
+  Strategy strategy;  // levels[layer][channel] in 0..3
+};
+
+// What the device knows before it reads a packet: its model's fingerprint and personalized layers.
+struct PacketExpectation {
+  std::uint64_t fingerprint = 0;
+  std::vector<LayerShape> layers;
+};
+
+// Names a model by its architecture and its personalized layers (name, channels, fan-in), so that a
+// strategy computed for another model, or another version of this one, is refused. Every piece is
+// hashed with its length first, so ("ab", "c") and ("a", "bc") differ; numbers are hashed as
+// little-endian bytes, so cloud and device agree whatever their byte order.
+inline std::uint64_t model_fingerprint(const std::vector<LayerShape>& layers, std::string_view architecture) {
+  auto add_u64 = [](std::uint64_t value, std::uint64_t hash) {
+    std::uint8_t bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = std::uint8_t(value >> (8 * i));
+    return fnv1a64(bytes, sizeof(bytes), hash);
+  };
+  std::uint64_t hash = kFnv1a64Basis;
+  hash = add_u64(architecture.size(), hash);
+  hash = fnv1a64(architecture, hash);
+  hash = add_u64(layers.size(), hash);
+  for (const LayerShape& layer : layers) {
+    hash = add_u64(layer.name.size(), hash);
+    hash = fnv1a64(layer.name, hash);
+    hash = add_u64(layer.channels, hash);
+    hash = add_u64(layer.fan_in, hash);
+  }
+  return hash;
+}
+
+namespace detail {
+
+inline std::string hex64(std::uint64_t value) {
+  std::ostringstream out;
+  out << "0x" << std::hex << std::setw(16) << std::setfill('0') << value;
+  return out.str();
+}
+inline std::string hex32(std::uint32_t value) {
+  std::ostringstream out;
+  out << "0x" << std::hex << std::setw(8) << std::setfill('0') << value;
+  return out.str();
+}
+
+inline std::string hex_bytes(const std::uint8_t* bytes, std::size_t n) {
+  std::ostringstream out;
+  out << std::hex << std::setfill('0');
+  for (std::size_t i = 0; i < n; ++i) out << (i ? " " : "") << std::setw(2) << int(bytes[i]);
+  return out.str();
+}
+
+inline void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) {
+  for (int i = 0; i < 2; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
+}
+inline void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
+}
+inline void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
+}
+inline std::uint32_t float_bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  return u;
+}
+inline float bits_float(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof(f));
+  return f;
+}
+
+inline bool is_valid_budget(float budget) {
+  return std::isfinite(budget) && budget >= 0.0f && budget <= kMaxStrategyBudget;
+}
+
+// Walks a packet field by field; every read is bounds-checked and every error names source, offset, field.
+class PacketReader {
+ public:
+  PacketReader(const std::uint8_t* data, std::size_t size, const std::string& source)
+      : data_(data), size_(size), source_(source) {}
+
+  template <typename... Parts>
+  [[noreturn]] void fail(std::size_t offset, std::string_view field, const Parts&... parts) const {
+    throw Error(error_message("strategy packet '", source_, "': byte ", offset, " (", field, "): ", parts...));
+  }
+
+  // Ensures `bytes` more bytes exist for `field`; a short packet is reported at the field it cuts.
+  void need(std::size_t bytes, std::string_view field) const {
+    const std::size_t left = size_ - offset_;
+    if (bytes > left)
+      fail(offset_, field, "truncated: the field needs ", bytes, " bytes, the packet has ", left,
+           " left (packet size ", size_, ")");
+  }
+  std::uint64_t read_le(std::size_t bytes, std::string_view field) {
+    need(bytes, field);
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < bytes; ++i) v |= std::uint64_t(data_[offset_ + i]) << (8 * i);
+    offset_ += bytes;
+    return v;
+  }
+  const std::uint8_t* take(std::size_t bytes, std::string_view field) {
+    need(bytes, field);
+    const std::uint8_t* p = data_ + offset_;
+    offset_ += bytes;
+    return p;
+  }
+  std::size_t offset() const { return offset_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t offset_ = 0;
+  const std::string& source_;
+};
+
+inline void check_packet_contents(const StrategyPacket& packet, const std::string& where) {
+  check_palette(packet.palette, where);
+  CHORD_CHECK(is_valid_budget(packet.budget), where, ": budget ", packet.budget,
+              " bits per weight is not a finite number in [0, ", kMaxStrategyBudget, "]");
+  const auto& levels = packet.strategy.levels;
+  CHORD_CHECK(levels.size() <= std::numeric_limits<std::uint32_t>::max(), where, ": ", levels.size(),
+              " layers do not fit the u32 layer count");
+  for (std::size_t l = 0; l < levels.size(); ++l) {
+    CHORD_CHECK(levels[l].size() <= std::numeric_limits<std::uint32_t>::max(), where, ": layer ", l, " has ",
+                levels[l].size(), " channels, more than the u32 channel count holds");
+    for (std::size_t c = 0; c < levels[l].size(); ++c)
+      CHORD_CHECK(levels[l][c] < kLevels, where, ": layer ", l, " channel ", c, ": level ", int(levels[l][c]),
+                  " is not in 0..3");
+  }
+}
+
+}  // namespace detail
+
+// Bytes of the packet for a strategy: header + channel table + ceil(channels / 4) + checksum.
+inline std::size_t strategy_packet_size(const Strategy& strategy) {
+  std::size_t channels = 0;
+  for (const auto& layer : strategy.levels) channels += layer.size();
+  return kStrategyHeaderBytes + 4 * strategy.levels.size() + (channels + 3) / 4 + kStrategyChecksumBytes;
+}
+
+// Serializes a packet. Validates what it writes: levels 0..3, a valid palette, a finite budget in [0, 8].
+inline std::vector<std::uint8_t> encode_strategy(const StrategyPacket& packet) {
+  detail::check_packet_contents(packet, "encode_strategy");
+  const auto& levels = packet.strategy.levels;
+
+  std::vector<std::uint8_t> out;
+  out.reserve(strategy_packet_size(packet.strategy));
+  out.insert(out.end(), kStrategyMagic, kStrategyMagic + 4);
+  detail::put_u16(out, kStrategyVersion);
+  detail::put_u16(out, 0);  // reserved
+  detail::put_u64(out, packet.fingerprint);
+  detail::put_u32(out, detail::float_bits(packet.budget));
+  out.insert(out.end(), packet.palette.begin(), packet.palette.end());
+  detail::put_u32(out, std::uint32_t(levels.size()));
+  for (const auto& layer : levels) detail::put_u32(out, std::uint32_t(layer.size()));
+
+  // Levels of all layers as one flattened list, 4 per byte, first channel in the low bits.
+  std::size_t i = 0;
+  for (const auto& layer : levels)
+    for (std::uint8_t level : layer) {
+      if (i % 4 == 0) out.push_back(0);
+      out.back() = std::uint8_t(out.back() | (level << (2 * (i % 4))));
+      ++i;
+    }
+
+  detail::put_u32(out, crc32(out.data(), out.size()));
+  return out;
+}
+
+// Reads a packet strictly against what the device expects; throws chord::Error naming `source`, the
+// byte offset and the field for any problem (see the header comment for the message form).
+//
+// Order of checks, and why:
+//  1. Framing: magic, version, layer count, channel table, level bytes, checksum, nothing after it.
+//     The checksum's position depends on the channel table, so the table must be read (bounds-checked)
+//     before the checksum can be found. A short packet is thus reported as "truncated" at the field it
+//     cuts, which says more than "checksum mismatch"; another file type or format version is reported
+//     as such, since its bytes mean something else and there may be no checksum where v1 puts it.
+//  2. Checksum, before any field is interpreted: a byte corrupted in transit is then reported as
+//     corruption, not as a misleading "this strategy is for another model" or "budget out of range".
+//  3. Contents against the expectation and the format rules: reserved, fingerprint, layer and channel
+//     counts, palette, budget, padding bits. A packet that passes the checksum but fails here was
+//     written for something else (or by a broken writer), and the message says exactly what.
+// Every single-byte corruption is rejected, whatever field it hits: if framing passes, the checksum is
+// the last 4 bytes (nothing may follow it), so it covers exactly the bytes the encoder covered, and CRC-32
+// detects any error burst of up to 32 bits among them or in the checksum itself. tests/test_strategy.cpp
+// flips every byte of several packets to show it.
+inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size, const PacketExpectation& expect,
+                                      const std::string& source) {
+  CHORD_CHECK(data != nullptr || size == 0, "strategy packet '", source, "': null data");
+  detail::PacketReader in(data, size, source);
+
+  // --- 1. framing -------------------------------------------------------------------------------
+  const std::uint8_t* magic = in.take(4, "magic");
+  if (std::memcmp(magic, kStrategyMagic, 4) != 0)
+    in.fail(0, "magic", "bad magic: expected \"CHRS\", found bytes ", detail::hex_bytes(magic, 4),
+            " (not a strategy packet)");
+  const std::size_t version_at = in.offset();
+  const auto version = std::uint16_t(in.read_le(2, "version"));
+  if (version != kStrategyVersion)
+    in.fail(version_at, "version", "unsupported version ", version, " (this reader understands version ",
+            kStrategyVersion, ")");
+  const std::size_t reserved_at = in.offset();
+  const auto reserved = std::uint16_t(in.read_le(2, "reserved"));
+  const std::size_t fingerprint_at = in.offset();
+  const std::uint64_t fingerprint = in.read_le(8, "model fingerprint");
+  const std::size_t budget_at = in.offset();
+  const float budget = detail::bits_float(std::uint32_t(in.read_le(4, "budget")));
+  const std::size_t palette_at = in.offset();
+  const std::uint8_t* palette_bytes = in.take(4, "palette");
+  const std::size_t layer_count_at = in.offset();
+  const auto layer_count = std::uint32_t(in.read_le(4, "layer count"));
+
+  const std::size_t table_at = in.offset();
+  // One bounds check for the whole table before reading it: a corrupted layer count of 4 billion must
+  // not make us allocate or loop before we know the bytes are there.
+  if (4 * std::size_t(layer_count) > in.size() - in.offset())
+    in.fail(table_at, "channel table", "truncated: ", layer_count, " layers need a channel table of ",
+            4 * std::size_t(layer_count), " bytes, the packet has ", in.size() - in.offset(), " left (packet size ",
+            in.size(), ")");
+  std::vector<std::uint32_t> channels(layer_count);
+  std::uint64_t total_channels = 0;  // < 2^32 * (size / 4): cannot overflow 64 bits
+  for (std::uint32_t l = 0; l < layer_count; ++l) {
+    channels[l] = std::uint32_t(in.read_le(4, "channel table"));
+    total_channels += channels[l];
+  }
+  const std::size_t levels_at = in.offset();
+  const std::uint64_t level_bytes = (total_channels + 3) / 4;
+  if (level_bytes > in.size() - in.offset())
+    in.fail(levels_at, "levels", "truncated: ", total_channels, " channels need ", level_bytes,
+            " bytes of levels, the packet has ", in.size() - in.offset(), " left (packet size ", in.size(), ")");
+  const std::uint8_t* packed_levels = in.take(std::size_t(level_bytes), "levels");
+  const std::size_t checksum_at = in.offset();
+  const auto stored_crc = std::uint32_t(in.read_le(4, "checksum"));
+  if (in.offset() != in.size())
+    in.fail(in.offset(), "end", in.size() - in.offset(), " trailing bytes after the checksum (a packet of ",
+            layer_count, " layers and ", total_channels, " channels is ", in.offset(), " bytes)");
+
+  // --- 2. checksum ------------------------------------------------------------------------------
+  const std::uint32_t computed_crc = crc32(data, checksum_at);
+  if (stored_crc != computed_crc)
+    in.fail(checksum_at, "checksum", "checksum mismatch: stored ", detail::hex32(stored_crc), ", computed ",
+            detail::hex32(computed_crc), " (the packet is corrupted)");
+
+  // --- 3. contents ------------------------------------------------------------------------------
+  if (reserved != 0)
+    in.fail(reserved_at, "reserved", "reserved field is ", reserved, ", must be 0 in version ", kStrategyVersion);
+  if (fingerprint != expect.fingerprint)
+    in.fail(fingerprint_at, "model fingerprint", "strategy is for model ", detail::hex64(fingerprint),
+            ", this model is ", detail::hex64(expect.fingerprint));
+  if (layer_count != expect.layers.size())
+    in.fail(layer_count_at, "layer count", "layer count mismatch: the packet has ", layer_count,
+            " layers, this model has ", expect.layers.size());
+  for (std::uint32_t l = 0; l < layer_count; ++l)
+    if (channels[l] != expect.layers[l].channels)
+      in.fail(table_at + 4 * std::size_t(l), "channel table",
+              "channel count mismatch in layer ", l, " '", expect.layers[l].name, "': the packet has ",
+              channels[l], " channels, this model has ", expect.layers[l].channels);
+
+  StrategyPacket packet;
+  packet.fingerprint = fingerprint;
+  std::memcpy(packet.palette.data(), palette_bytes, kLevels);
+  if (!is_valid_palette(packet.palette))
+    in.fail(palette_at, "palette", "palette {", int(packet.palette[0]), ", ", int(packet.palette[1]), ", ",
+            int(packet.palette[2]), ", ", int(packet.palette[3]),
+            "} is invalid: it must be a non-decreasing list of widths from {0, 2, 4, 8}");
+  if (!detail::is_valid_budget(budget))
+    in.fail(budget_at, "budget", "budget ", budget, " bits per weight is not a finite number in [0, ",
+            kMaxStrategyBudget, "]");
+  packet.budget = budget;
+
+  const std::size_t used_in_last = std::size_t(total_channels % 4);
+  if (used_in_last != 0) {
+    const std::uint8_t last = packed_levels[level_bytes - 1];
+    const auto padding = std::uint8_t(last >> (2 * used_in_last));
+    if (padding != 0)
+      in.fail(levels_at + std::size_t(level_bytes) - 1, "levels", "nonzero padding bits in last level byte ",
+              detail::hex_bytes(&last, 1), ": the bits past the ", total_channels, " channels must be zero");
+  }
+
+  packet.strategy.levels.resize(layer_count);
+  std::size_t i = 0;
+  for (std::uint32_t l = 0; l < layer_count; ++l) {
+    auto& layer = packet.strategy.levels[l];
+    layer.resize(channels[l]);
+    for (auto& level : layer) {
+      level = std::uint8_t((packed_levels[i / 4] >> (2 * (i % 4))) & 0x3u);
+      ++i;
+    }
+  }
+  return packet;
+}
+
+inline StrategyPacket decode_strategy(const std::vector<std::uint8_t>& bytes, const PacketExpectation& expect,
+                                      const std::string& source) {
+  return decode_strategy(bytes.data(), bytes.size(), expect, source);
+}
+
+// Writes a packet to a file atomically (io/atomic_file.hpp). Errors name the file.
+inline void save_strategy(const std::string& path, const StrategyPacket& packet) {
+  std::vector<std::uint8_t> bytes;
+  try {
+    bytes = encode_strategy(packet);
+  } catch (const Error& e) {
+    throw Error(detail::error_message("cannot save strategy '", path, "': ", e.what()));
+  }
+  write_file_atomic(path, bytes);
+}
+
+// Reads and strictly decodes a packet file; errors name the file.
+inline StrategyPacket load_strategy(const std::string& path, const PacketExpectation& expect) {
+  const std::vector<std::uint8_t> bytes = read_file(path);
+  return decode_strategy(bytes.data(), bytes.size(), expect, path);
+}
+
+// Device side: the bit-width of every channel, decoded with the device's own palette (which may differ
+// from the cloud's: {2, 2, 4, 8} keeps every channel, {0, 2, 4, 4} caps memory). bits[layer][channel].
+inline std::vector<std::vector<std::uint8_t>> strategy_bits(const Strategy& strategy, const Palette& device_palette) {
+  check_palette(device_palette, "strategy_bits");
+  std::vector<std::vector<std::uint8_t>> bits;
+  bits.reserve(strategy.levels.size());
+  for (const auto& layer : strategy.levels) bits.push_back(decode_levels(layer, device_palette));
+  return bits;
+}
+
+}  // namespace chord
