@@ -30,8 +30,29 @@ endfunction()
 chord_find_header_dir(CHORD_XSIMD_INCLUDE_DIR xsimd/xsimd.hpp xsimd)
 chord_find_header_dir(CHORD_HWY_INCLUDE_DIR hwy/highway.h hwy)
 chord_find_header_dir(CHORD_CATCH2_INCLUDE_DIR catch2/catch.hpp catch2)
+
+# libhwy (Highway's dynamic dispatch). In a cross build it must be the target's library: Debian's
+# libhwy-dev:arm64 puts it in /usr/lib/<target triple>, outside the toolchain's find root, so when the
+# toolchain file does not already reach it, look there explicitly (never in the host's lib folders).
 find_library(CHORD_HWY_LIBRARY hwy)
+if(CMAKE_CROSSCOMPILING AND NOT CHORD_HWY_LIBRARY AND CMAKE_LIBRARY_ARCHITECTURE)
+  find_library(CHORD_HWY_LIBRARY hwy PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}
+               NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)
+endif()
+
+# cpuinfo (runtime CPU feature detection) is optional, and native only: Debian cannot co-install
+# libcpuinfo-dev for two architectures, so a cross build goes without it (and must not pick up the
+# host's copy). Users of these variables fall back to the compiler's CPU-feature builtins.
+set(CHORD_CPUINFO_FOUND FALSE)
+if(NOT CMAKE_CROSSCOMPILING)
+  find_path(CHORD_CPUINFO_INCLUDE_DIR cpuinfo.h)
+  find_library(CHORD_CPUINFO_LIBRARY cpuinfo)
+  if(CHORD_CPUINFO_INCLUDE_DIR AND CHORD_CPUINFO_LIBRARY)
+    set(CHORD_CPUINFO_FOUND TRUE)
+  endif()
+endif()
 
 message(STATUS "chord: xsimd headers: ${CHORD_XSIMD_INCLUDE_DIR}")
 message(STATUS "chord: highway headers: ${CHORD_HWY_INCLUDE_DIR}, library: ${CHORD_HWY_LIBRARY}")
 message(STATUS "chord: catch2 headers: ${CHORD_CATCH2_INCLUDE_DIR}")
+message(STATUS "chord: cpuinfo: ${CHORD_CPUINFO_FOUND} (${CHORD_CPUINFO_LIBRARY})")
