@@ -1,0 +1,27 @@
+// bench/areas.hpp: one registration function per benchmark area, all called by bench/main.cpp.
+// Each runs its ops over every kernel table it is given (see kernel_tables.hpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "chord/ops/kernel_table.hpp"
+
+namespace chord::bench {
+
+// gemm/gemv (int8 and fp32 activations) and mixed matrices vs their segments: bench/gemm.cpp.
+void register_gemm_benchmarks(const std::vector<KernelTable>& tables);
+// int8 activation quantization (quantize_rows), the step in front of every a8 gemm: bench/gemm.cpp.
+void register_quantize_benchmarks();
+// Attention (SASRec) and convolution (Caser): bench/attention.cpp, bench/conv.cpp.
+void register_attention_benchmarks(const std::vector<KernelTable>& tables);
+void register_conv_benchmarks(const std::vector<KernelTable>& tables);
+
+// Peers, each compiled only when its library was found at configure time (bench/peers/*.cpp). Each
+// returns its library's name and version for the JSON context.
+std::string register_openblas_benchmarks();
+std::string register_eigen_benchmarks();
+std::string register_onednn_benchmarks();
+std::string register_gemmlowp_benchmarks();
+
+}  // namespace chord::bench

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: build and run the benchmark suite, then write the report.
+#
+#   scripts/bench.sh                 full run -> docs/benchmarks.md, docs/img/*.png, docs/benchmarks.json
+#   scripts/bench.sh 'gemv/w4a8'     only rows matching the regex (plus the peak probe), reported into
+#                                    build/bench/report/ so that the committed document stays a full run
+#
+# Environment: CHORD_BENCH_REPETITIONS (default 3: the report uses the median), CHORD_BENCH_MIN_TIME
+# (seconds per repetition, default 0.1), CHORD_JOBS (build jobs, default 2). Single thread throughout.
+# A full run takes about 10-15 minutes on one core of a quiet machine; a shared machine makes every
+# number worse (see "Median real / CPU time" in the report).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+filter=${1:-}
+repetitions=${CHORD_BENCH_REPETITIONS:-3}
+min_time=${CHORD_BENCH_MIN_TIME:-0.1}
+build="$CHORD_ROOT/build/bench"
+
+# The report runs on Debian's python3 (its matplotlib), not on whatever python3 is first on PATH.
+chord_ensure_packages "${CHORD_BUILD_PACKAGES[@]}" "${CHORD_BENCH_PACKAGES[@]}" python3-matplotlib
+
+chord_log "configuring a Release build in $build"
+cmake -S "$CHORD_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHORD_BUILD_BENCH=ON \
+      -DCHORD_BUILD_TESTS=OFF -DCHORD_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" --target chord_bench -j "${CHORD_JOBS:-2}"
+
+if [[ -n $filter ]]; then
+  # Keep the peak rows: every "% of peak" in the report needs them.
+  regex="^peak/|$filter"
+  out_dir="$build/report"
+  doc="$out_dir/benchmarks.md"
+  img="$out_dir/img"
+  json="$out_dir/benchmarks.json"
+  mkdir -p "$out_dir"
+  # Start the filtered report from the committed introduction.
+  if [[ ! -f $doc && -f $CHORD_ROOT/docs/benchmarks.md ]]; then cp "$CHORD_ROOT/docs/benchmarks.md" "$doc"; fi
+else
+  regex="."
+  doc="$CHORD_ROOT/docs/benchmarks.md"
+  img="$CHORD_ROOT/docs/img"
+  json="$CHORD_ROOT/docs/benchmarks.json"
+fi
+
+chord_log "running chord_bench (filter '$regex', $repetitions repetitions x ${min_time}s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+start=$(chord_now)
+"$build/bench/chord_bench" --benchmark_filter="$regex" --benchmark_repetitions="$repetitions" \
+    --benchmark_min_time="$min_time" --benchmark_report_aggregates_only=true \
+    --benchmark_out="$json" --benchmark_out_format=json
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+chord_log "chord_bench took $(chord_elapsed "$start") s; load at the end: $load_after"
+
+/usr/bin/python3 "$CHORD_ROOT/scripts/bench_report.py" "$json" --doc "$doc" --img "$img" \
+    --load-after "$load_after" --json-name "$(basename "$json")"
+chord_log "report: $doc"
