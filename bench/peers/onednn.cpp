@@ -3,11 +3,16 @@
 // u8 activations without a zero point and s8 weights is oneDNN's fastest int8 configuration on VNNI;
 // per-output-channel output scales give fp32 results, as our a8 kernels do. The primitive is created and
 // the weights reordered to the layout it asks for (format_tag::any) outside the timed loop, as our
-// weights are packed outside it. oneDNN's CPU runtime here is OpenMP: one thread through
-// omp_set_num_threads (this file alone is built with OpenMP).
-#include <omp.h>
-
+// weights are packed outside it. oneDNN's CPU runtime here is GNU OpenMP: one thread through libgomp's
+// omp_set_num_threads (declared here, not from <omp.h>: with Clang that header belongs to LLVM's
+// runtime, which oneDNN does not use).
 #include <oneapi/dnnl/dnnl.hpp>
+
+#if DNNL_CPU_RUNTIME != DNNL_RUNTIME_OMP
+#error "bench/peers/onednn.cpp limits oneDNN to one thread through OpenMP; this oneDNN uses another runtime"
+#endif
+
+extern "C" void omp_set_num_threads(int threads);  // libgomp
 
 #include "../areas.hpp"
 #include "../shapes.hpp"
@@ -57,7 +62,7 @@ std::string register_onednn_benchmarks() {
   }
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
-         (v->cpu_runtime == DNNL_RUNTIME_OMP ? " (OpenMP runtime, 1 thread)" : "");
+         " (GNU OpenMP runtime, 1 thread)";
 }
 
 }  // namespace chord::bench
