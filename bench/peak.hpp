@@ -5,7 +5,8 @@
 //               vpdpbusd zmm chains on AVX-512 VNNI; vpmaddubsw + vpmaddwd + vpaddd chains on AVX2
 //               (the sequence an AVX2 int8 kernel issues per 32 MACs)
 //   fma:        fp32 FMA throughput, GFLOPS (vfmadd231ps zmm / ymm), for the fp32-activation rows
-//   read_bw:    streaming read bandwidth, GB/s: a sum over a buffer far larger than the last-level cache
+//   read_bw:    streaming read bandwidth, GB/s: a sum over a buffer far larger than the last-level cache,
+//               read as 4 interleaved streams (what a kernel walking several tiles at once gets)
 // Each probe keeps many independent accumulators so that latency is hidden and only throughput shows.
 // Probes for an ISA the CPU lacks return 0 (and the rows that would use them get no percentage).
 #pragma once
