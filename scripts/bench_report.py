@@ -428,25 +428,28 @@ def plots(rows, peaks, tables, img_dir, doc_dir):
     by_key = {(t, b, a, s): r for t, b, a, s, r in kernel_rows(rows)}
     for title, stem, shapes in GROUPS:
         for act, act_title in (("a8", "int8 activations"), ("f32", "fp32 activations")):
+            # One colour family per kernel table, darker for more bits; peers hatched.
+            families = ["Blues", "Oranges", "Greens", "Reds", "Purples", "Greys", "YlOrBr", "BuGn"]
             series = []
-            for table in tables:
-                for bits in (8, 4, 2):
+            for ti, table in enumerate(tables):
+                for bits, shade in ((8, 0.9), (4, 0.65), (2, 0.4)):
                     vals = [by_key.get((table, bits, act, s), {}).get("GOPS") for s in shapes]
                     if any(v for v in vals):
-                        series.append((f"{table} w{bits}{act}", vals))
+                        colour = plt.get_cmap(families[ti % len(families)])(shade)
+                        series.append((f"{table} w{bits}{act}", vals, colour))
             for family, peer_title, int8 in PEER_FAMILIES:
                 if act == "a8" or not int8:  # fp32 plots: fp32 peers only
                     vals = [(peer_row(rows, family, s)[1] or {}).get("GOPS") for s in shapes]
                     if any(v for v in vals):
-                        series.append((f"peer: {peer_title}", vals))
-            if not any(not name.startswith("peer") for name, _ in series):
+                        colour = plt.get_cmap("tab10")(6 + len([x for x in series if x[0].startswith("peer")]))
+                        series.append((f"peer: {peer_title}", vals, colour))
+            if not any(not name.startswith("peer") for name, _, _ in series):
                 continue
             fig, ax = plt.subplots(figsize=(max(8, 1.2 + 0.18 * len(series) * len(shapes)), 4.8))
             width = 0.8 / len(series)
-            cmap = plt.get_cmap("tab20")
-            for i, (name, vals) in enumerate(series):
+            for i, (name, vals, colour) in enumerate(series):
                 xs = [j - 0.4 + width * (i + 0.5) for j in range(len(shapes))]
-                ax.bar(xs, [v or 0 for v in vals], width, label=name, color=cmap(i % 20),
+                ax.bar(xs, [v or 0 for v in vals], width, label=name, color=colour,
                        hatch="//" if name.startswith("peer") else None, edgecolor="black", linewidth=0.3)
             ax.set_xticks(range(len(shapes)))
             ax.set_xticklabels(shapes)
