@@ -41,7 +41,13 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("llc_bytes", std::to_string(c.llc_bytes));
   benchmark::AddCustomContext("cpu_avx2_fma", c.avx2 ? "yes" : "no");
   benchmark::AddCustomContext("cpu_avx512_vnni", c.avx512_vnni ? "yes" : "no");
-  benchmark::AddCustomContext("compiler", __VERSION__);
+#if defined(__clang__)
+  benchmark::AddCustomContext("compiler", __VERSION__);  // "Debian Clang 14.0.6" style already
+#elif defined(__GNUC__)
+  benchmark::AddCustomContext("compiler", std::string("GCC ") + __VERSION__);
+#else
+  benchmark::AddCustomContext("compiler", "unknown");
+#endif
 
   // Quick probe for the console's pct_peak counters; the peak/... rows below are the real measurement.
   measure_startup_peaks(0.15);

@@ -51,7 +51,7 @@ def load_rows(path):
     The peak/... rows take their "max" aggregate instead (a peak is the best the core showed)."""
     with open(path) as f:
         data = json.load(f)
-    medians, maxima, singles = {}, {}, {}
+    medians, maxima, singles, cvs, repetitions = {}, {}, {}, [], 1
     for b in data.get("benchmarks", []):
         if b.get("error_occurred"):
             continue
@@ -61,11 +61,14 @@ def load_rows(path):
         row["time"] = b["cpu_time"] * scale
         row["real"] = b["real_time"] * scale
         row["label"] = b.get("label", "")
+        repetitions = max(repetitions, int(b.get("repetitions", 1)))
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median":
                 medians[name] = row
             elif b.get("aggregate_name") == "max" and name.startswith("peak/"):
                 maxima[name] = row
+            elif b.get("aggregate_name") == "cv":
+                cvs.append(b["cpu_time"])  # a fraction: the spread of the repetitions' CPU times
         else:
             singles.setdefault(name, []).append(row)
     rows = dict(medians)
@@ -74,7 +77,23 @@ def load_rows(path):
         if name not in rows:
             runs.sort(key=lambda r: r["time"])
             rows[name] = runs[len(runs) // 2]
-    return data.get("context", {}), rows
+    context = dict(data.get("context", {}))
+    context["repetitions"] = repetitions
+    if cvs:
+        context["median_cv"] = statistics.median(cvs)
+    return context, rows
+
+
+def write_compact_json(source, target):
+    """The JSON with only what the report reads (context, medians, spreads, the peaks' maxima)."""
+    with open(source) as f:
+        data = json.load(f)
+    keep = [b for b in data.get("benchmarks", [])
+            if b.get("run_type") != "aggregate" or b.get("aggregate_name") in ("median", "cv")
+            or (b.get("aggregate_name") == "max" and b.get("run_name", "").startswith("peak/"))]
+    with open(target, "w") as f:
+        json.dump({"context": data.get("context", {}), "benchmarks": keep}, f, indent=1)
+        f.write("\n")
 
 
 def peaks_of(context, rows):
@@ -189,7 +208,7 @@ def run_section(context, rows, load_after, json_name):
                 f"{context.get('num_cpus', '?')} logical CPUs at {context.get('mhz_per_cpu', '?')} MHz nominal"),
         ("ISA extensions", f"AVX2+FMA: {context.get('cpu_avx2_fma', '?')}, AVX-512 VNNI: {context.get('cpu_avx512_vnni', '?')}"),
         ("Caches", caches or "?"),
-        ("Compiler", f"GCC/Clang {context.get('compiler', '?')}, Release (-O3)"),
+        ("Compiler", f"{context.get('compiler', '?')}, Release (-O3)"),
         ("Kernel tables", f"{context.get('kernel_tables', '?')} — from {context.get('kernel_tables_source', '?')}"),
         ("Peers", context.get("peers", "none")),
         ("Not benchmarked yet", context.get("areas_not_yet_benchmarked", "-")),
@@ -197,6 +216,8 @@ def run_section(context, rows, load_after, json_name):
         ("Load average", f"{' / '.join(f'{x:.2f}' for x in load)} (1/5/15 min) at the start"
                          + (f"; {load_after} at the end" if load_after else "")),
         ("Median real / CPU time", f"{ratio:.2f} over {len(rows)} rows (1.00 = the process had a core to itself)"),
+        ("Repetitions", f"{context.get('repetitions', '?')} per row; median spread (coefficient of variation) "
+                        + (f"{100 * context['median_cv']:.1f} %" if "median_cv" in context else "?")),
         ("Raw results", f"`{json_name}`"),
     ]
     return "## The run\n\n" + md_table(["", ""], lines)
@@ -512,11 +533,15 @@ def main():
     parser.add_argument("--img", required=True, help="folder for the PNG plots")
     parser.add_argument("--load-after", default="", help="load average at the end of the run (text)")
     parser.add_argument("--json-name", default=None, help="how to name the JSON in the document")
+    parser.add_argument("--compact-json", default=None,
+                        help="also write the JSON reduced to what the report reads (medians, peaks) here")
     args = parser.parse_args()
 
     context, rows = load_rows(args.json)
     if not rows:
         sys.exit(f"bench_report: no benchmark rows in {args.json}")
+    if args.compact_json:
+        write_compact_json(args.json, args.compact_json)
     peaks = peaks_of(context, rows)
     tables = tables_in(rows, context)
     doc_dir = os.path.dirname(os.path.abspath(args.doc))
