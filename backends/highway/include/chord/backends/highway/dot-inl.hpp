@@ -19,7 +19,8 @@
 // The signed-by-signed forms cannot take u up to 255: 8-bit weights go in as q = u ^ 0x80 (u - 128),
 // which needs no offset correction; 4- and 2-bit u (<= 15) already fit in an int8.
 //
-// Preconditions: activations are int8 in [-127, 127] (QuantizedRows never produces -128).
+// Precondition: activation codes are in [-127, 127], as QuantizedRows makes them (-128 would break
+// the 16-bit pair sums of AVX2 and NEON above).
 
 #if defined(CHORD_BACKENDS_HIGHWAY_DOT_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef CHORD_BACKENDS_HIGHWAY_DOT_INL_HPP_
@@ -45,9 +46,10 @@
 #define CHORD_HWY_HAVE_KERNELS 0
 #endif
 
-// Highway 1.0.3's AVX3_DL target string lists "avxvnni" (the VEX form) but not "avx512vnni", which
-// _mm512_dpbusd_epi32 needs; the neon_dotprod unit adds dotprod to the plain NEON target. Every
-// function below carries the attribute so the intrinsics inline into it.
+// Highway 1.0.3's AVX3_DL target string lists "avxvnni" (the VEX form, which e.g. Zen 4 lacks) but
+// not "avx512vnni", which _mm512_dpbusd_epi32 needs: only that 512-bit (EVEX) form is used here. The
+// neon_dotprod unit adds dotprod to the plain NEON target. Every kernel function carries the
+// attribute, so that the intrinsics can inline into it.
 #undef CHORD_HWY_ATTR
 #if HWY_TARGET == HWY_AVX3_DL
 #define CHORD_HWY_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
