@@ -45,11 +45,16 @@ else
 fi
 json="$build/results.json"
 
+# Which source was measured: the commit, and whether the working tree differed from it.
+commit=$(git -C "$CHORD_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$CHORD_ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo yes || echo no)
+
 chord_log "running chord_bench (filter '$regex', $repetitions repetitions x ${min_time}s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(chord_now)
 "$build/bench/chord_bench" --benchmark_filter="$regex" --benchmark_repetitions="$repetitions" \
     --benchmark_min_time="$min_time" --benchmark_report_aggregates_only=true \
-    --benchmark_out="$json" --benchmark_out_format=json
+    --benchmark_out="$json" --benchmark_out_format=json \
+    --benchmark_context="git_commit=$commit,git_tree_modified=$dirty"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 chord_log "chord_bench took $(chord_elapsed "$start") s; load at the end: $load_after"
 

@@ -212,6 +212,8 @@ def run_section(context, rows, load_after, json_name):
         ("Kernel tables", f"{context.get('kernel_tables', '?')} — from {context.get('kernel_tables_source', '?')}"),
         ("Peers", context.get("peers", "none")),
         ("Not benchmarked yet", context.get("areas_not_yet_benchmarked", "-")),
+        ("Source", f"commit {context.get('git_commit', '?')}"
+                   + (" with uncommitted changes" if context.get("git_tree_modified") == "yes" else "")),
         ("Date", context.get("date", "?")),
         ("Load average", f"{' / '.join(f'{x:.2f}' for x in load)} (1/5/15 min) at the start"
                          + (f"; {load_after} at the end" if load_after else "")),
