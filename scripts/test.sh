@@ -9,33 +9,17 @@
 # Usage: scripts/test.sh [--quick] [CONFIG...]
 #   --quick      native GCC only (the fast check while developing)
 #   CONFIG...    run only these configurations, e.g. `scripts/test.sh clang aarch64`
-# Environment: CHORD_BUILD_ROOT (default <project>/build), CHORD_JOBS (default 2).
+# Environment: CHORD_BUILD_ROOT (default <project>/build), CHORD_JOBS (default 2),
+#              CHORD_TEST_TIMEOUT (seconds per test, default 600: a hung test must not eat CI's time).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BUILD_ROOT=${CHORD_BUILD_ROOT:-$CHORD_ROOT/build}
 JOBS=${CHORD_JOBS:-2}
+TEST_TIMEOUT=${CHORD_TEST_TIMEOUT:-600}
 ALL_CONFIGS=(gcc clang asan aarch64)
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-
-configs=()
-while (($#)); do
-  case $1 in
-    --quick) configs=(gcc) ;;
-    -h | --help) usage; exit 0 ;;
-    gcc | clang | asan | aarch64) configs+=("$1") ;;
-    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-((${#configs[@]})) || configs=("${ALL_CONFIGS[@]}")
-
-# Only the cross configuration needs the cross packages; the benchmark peers are checked too, so that
-# a machine set up by this script can also build the benchmarks.
-packages=("${CHORD_BUILD_PACKAGES[@]}" "${CHORD_BENCH_PACKAGES[@]}")
-for c in "${configs[@]}"; do [[ $c == aarch64 ]] && packages+=("${CHORD_CROSS_PACKAGES[@]}"); done
-chord_ensure_packages "${packages[@]}"
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # config_args NAME: sets `args` to the CMake arguments of a configuration.
 config_args() {
@@ -92,7 +76,7 @@ run_config() {
   step=$(chord_now)
   log=$dir/ctest-summary.log
   local status=0
-  (cd "$dir" && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$log" || status=$?
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS" --timeout "$TEST_TIMEOUT") 2>&1 | tee "$log" || status=$?
   test_time[$name]=$(chord_elapsed "$step")
   total_time[$name]=$(chord_elapsed "$start")
 
@@ -114,24 +98,52 @@ run_config() {
   result[$name]=ok
 }
 
-overall_start=$(chord_now)
-failed=0
-for c in "${configs[@]}"; do
-  run_config "$c" || failed=1
-done
-overall=$(chord_elapsed "$overall_start")
+print_summary() {
+  printf '\nSummary (%s, %s jobs)\n' "$(git -C "$CHORD_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git')" "$JOBS"
+  local fmt='%-13s %-13s %-8s %-12s %-12s %9s %8s %9s\n' c
+  printf "$fmt" configuration result ctest "catch2 cases" "assertions" "build s" "test s" "total s"
+  printf "$fmt" ------------- ------------- -------- ------------ ------------ --------- -------- ---------
+  for c in "${configs[@]}"; do
+    printf "$fmt" "$c" "${result[$c]}" "${ctest_count[$c]}" "${catch_cases[$c]}" "${catch_asserts[$c]}" \
+      "${build_time[$c]}" "${test_time[$c]}" "${total_time[$c]}"
+  done
+  printf 'wall time, all configurations: %s s\n' "$overall"
+}
 
-printf '\nSummary (%s, %s jobs)\n' "$(git -C "$CHORD_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git')" "$JOBS"
-fmt='%-13s %-13s %-8s %-12s %-12s %9s %8s %9s\n'
-printf "$fmt" configuration result ctest "catch2 cases" "assertions" "build s" "test s" "total s"
-printf "$fmt" ------------- ------------- -------- ------------ ------------ --------- -------- ---------
-for c in "${configs[@]}"; do
-  printf "$fmt" "$c" "${result[$c]}" "${ctest_count[$c]}" "${catch_cases[$c]}" "${catch_asserts[$c]}" \
-    "${build_time[$c]}" "${test_time[$c]}" "${total_time[$c]}"
-done
-printf 'wall time, all configurations: %s s\n' "$overall"
-if ((failed)); then
-  echo "FAILED" >&2
-  exit 1
-fi
-echo "all configurations passed"
+# Everything runs from main, called on the last line: bash has then read the whole file, so editing
+# this script while it runs cannot change what it does.
+main() {
+  local c failed=0 overall_start overall
+  configs=()
+  while (($#)); do
+    case $1 in
+      --quick) configs=(gcc) ;;
+      -h | --help) usage; return 0 ;;
+      gcc | clang | asan | aarch64) configs+=("$1") ;;
+      *) echo "unknown argument: $1" >&2; usage >&2; return 2 ;;
+    esac
+    shift
+  done
+  ((${#configs[@]})) || configs=("${ALL_CONFIGS[@]}")
+
+  # Only the cross configuration needs the cross packages; the benchmark peers are checked too, so
+  # that a machine set up by this script can also build the benchmarks.
+  local packages=("${CHORD_BUILD_PACKAGES[@]}" "${CHORD_BENCH_PACKAGES[@]}")
+  for c in "${configs[@]}"; do [[ $c == aarch64 ]] && packages+=("${CHORD_CROSS_PACKAGES[@]}"); done
+  chord_ensure_packages "${packages[@]}"
+
+  overall_start=$(chord_now)
+  for c in "${configs[@]}"; do
+    run_config "$c" || failed=1
+  done
+  overall=$(chord_elapsed "$overall_start")
+  mkdir -p "$BUILD_ROOT"
+  print_summary | tee "$BUILD_ROOT/test-summary.txt"
+  if ((failed)); then
+    echo "FAILED: $(for c in "${configs[@]}"; do [[ ${result[$c]} == ok ]] || printf '%s ' "$c"; done)" >&2
+    return 1
+  fi
+  echo "all configurations passed"
+}
+
+main "$@"; exit $?
