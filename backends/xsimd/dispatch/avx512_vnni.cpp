@@ -4,9 +4,11 @@
 // Only ISA-tagged templates are instantiated here (see common.hpp's ODR note): nothing that another
 // translation unit could also emit, compiled for a CPU that may lack this ISA.
 // GCC 12 reports its own AVX-512 intrinsics (_mm512_undefined_* inside _mm512_cvtepi32_ps, slli, srai)
-// as "maybe uninitialized" once inlined (GCC bug 105593): silence that false positive in this unit.
+// as "(maybe) uninitialized" once inlined (GCC bug 105593; -Wuninitialized under the sanitizers):
+// silence that false positive in this unit.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include "chord/backends/xsimd/gemm.hpp"

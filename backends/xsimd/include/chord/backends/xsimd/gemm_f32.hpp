@@ -32,10 +32,17 @@ constexpr std::int32_t flip_pattern() {
   return static_cast<std::int32_t>(Bits == 8 ? 0x80808080u : Bits == 4 ? 0x88888888u : 0xAAAAAAAAu);
 }
 
+// Independent accumulators per row: the FMAs of one row form a dependency chain, so with few rows
+// (gemv) consecutive k go to different chains (4 latency-bound chains in flight), summed at the end.
+template <int R>
+constexpr int chains() {
+  return R >= 4 ? 1 : 4 / R;
+}
+
 // Accumulates one packed panel (k-group) into acc for R rows; x_at(r, j) is x of row r at the
-// group's j-th k position (j < group_k(Bits)).
-template <class Tag, int Bits, int R, class FloatBatch, std::size_t kRegs, class XAt>
-inline void accumulate_panel(const std::uint8_t* panel, FloatBatch (&acc)[R][kRegs], XAt&& x_at) {
+// group's j-th k position (j < group_k(Bits)); k position j goes to chain j % kChains.
+template <class Tag, int Bits, int R, class FloatBatch, int kChains, std::size_t kRegs, class XAt>
+inline void accumulate_panel(const std::uint8_t* panel, FloatBatch (&acc)[kChains][R][kRegs], XAt&& x_at) {
   using IntBatch = ::xsimd::batch<std::int32_t, arch_t<Tag>>;
   constexpr std::size_t kLanes = FloatBatch::size;
   constexpr int kPlanes = 8 / Bits;
@@ -57,7 +64,10 @@ inline void accumulate_panel(const std::uint8_t* panel, FloatBatch (&acc)[R][kRe
       for (int r = 0; r < R; ++r) {
         const FloatBatch xv(x_at(r, static_cast<std::size_t>(4 * s + j)));
 #pragma GCC unroll 4
-        for (std::size_t c = 0; c < kRegs; ++c) acc[r][c] = fused_multiply_add<Tag>(xv, weights[c], acc[r][c]);
+        for (std::size_t c = 0; c < kRegs; ++c) {
+          FloatBatch& sum = acc[(4 * s + j) % kChains][r][c];
+          sum = fused_multiply_add<Tag>(xv, weights[c], sum);
+        }
       }
     }
 }
@@ -70,9 +80,11 @@ void block(const float* x, std::size_t ldx, const PackedMatrix& w, std::size_t i
   constexpr std::size_t kLanes = FloatBatch::size, kRegs = kTileN / kLanes;
   constexpr std::size_t kGroup = group_k(Bits);
   const std::size_t k = w.cols(), full_groups = k / kGroup;
-  FloatBatch acc[R][kRegs];
-  for (auto& row : acc)
-    for (auto& v : row) v = FloatBatch(0.0f);
+  constexpr int kChains = chains<R>();
+  FloatBatch acc[kChains][R][kRegs];
+  for (auto& chain : acc)
+    for (auto& row : chain)
+      for (auto& v : row) v = FloatBatch(0.0f);
   const float* xr[R];
   for (int r = 0; r < R; ++r) xr[r] = x + (i0 + r) * ldx;
 
@@ -90,7 +102,11 @@ void block(const float* x, std::size_t ldx, const PackedMatrix& w, std::size_t i
 
   float sums[R][kTileN];
   for (int r = 0; r < R; ++r)
-    for (std::size_t c = 0; c < kRegs; ++c) acc[r][c].store_unaligned(&sums[r][c * kLanes]);
+    for (std::size_t c = 0; c < kRegs; ++c) {
+      FloatBatch sum = acc[0][r][c];
+      for (int chain = 1; chain < kChains; ++chain) sum += acc[chain][r][c];
+      sum.store_unaligned(&sums[r][c * kLanes]);
+    }
   store_f32_block<Tag, R>(sums, i0, w, t, out);
 }
 
