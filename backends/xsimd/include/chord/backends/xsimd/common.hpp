@@ -8,7 +8,9 @@
 // two translation units built with different -m/-march flags never emit the same symbol. A shared
 // inline function compiled with AVX-512 flags could otherwise be the copy the linker keeps for the
 // AVX2 table, and crash an AVX2-only CPU. Non-template helpers from core/ used here are trivial
-// accessors, inlined away at -O1 and above.
+// accessors, inlined away at -O1 and above. The one sharing left: xsimd's own neon64 templates appear
+// in both ARM units; they are one-instruction float / int32 wrappers (inlined at -O2) in which the
+// compiler has no integer dot product to turn into sdot.
 #pragma once
 
 #include <cstddef>
