@@ -1,0 +1,27 @@
+// examples/chord/command.hpp: how the `chord` program's subcommands plug in.
+//
+// Each subcommand lives in its own file (train.cpp, eval.cpp, ...) and defines one function that adds
+// its CLI11 subcommand and returns the action to run once parsing succeeded. main.cpp lists them in
+// kCommands; a new subcommand (hypertrain, profile, strategy, infer, experiment, info, demo) is one new
+// file plus one line there.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace chord::cli {
+
+// A subcommand and what it runs once parsed: returns the exit code (0 ok); throws chord::Error on failure.
+struct Action {
+  CLI::App* command = nullptr;
+  std::function<int()> run;
+};
+
+// Adds a subcommand to `app` and returns it with its action.
+using CommandSetup = Action (*)(CLI::App& app);
+
+Action setup_train(CLI::App& app);
+Action setup_eval(CLI::App& app);
+
+}  // namespace chord::cli

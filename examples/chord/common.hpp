@@ -1,0 +1,122 @@
+// examples/chord/common.hpp: what the `chord` subcommands share: data loading (a file, or the synthetic
+// generator when no --data is given), the training progress display, and small output helpers.
+#pragma once
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "chord/core/error.hpp"
+#include "chord/data/dataset.hpp"
+#include "chord/data/reader.hpp"
+#include "chord/data/synthetic.hpp"
+#include "chord/models/config.hpp"
+#include "chord/models/trainer.hpp"
+
+namespace chord::cli {
+
+// The synthetic data used when no --data is given (data/synthetic.hpp): small enough to train in seconds.
+inline data::SyntheticOptions default_synthetic(std::uint64_t seed) {
+  data::SyntheticOptions o;
+  o.num_users = 1000;
+  o.num_items = 500;
+  o.seed = seed;
+  return o;
+}
+
+struct LoadedData {
+  data::Dataset dataset;
+  models::Metadata source;  // "data.*" entries recorded in a model file, to find the same data again
+};
+
+// `path` empty: the synthetic generator (said on stdout). Otherwise the file, any supported format.
+inline LoadedData load_data(const std::string& path, std::uint64_t synthetic_seed) {
+  LoadedData out;
+  if (path.empty()) {
+    const data::SyntheticOptions o = default_synthetic(synthetic_seed);
+    std::printf("no --data given: using synthetic data (%d users, %d items, seed %llu; see docs/data.md)\n",
+                o.num_users, o.num_items, static_cast<unsigned long long>(o.seed));
+    out.dataset = data::make_synthetic(o).dataset;
+    out.source = {{"data.source", "synthetic"}, {"data.synthetic_seed", std::to_string(o.seed)}};
+  } else {
+    out.dataset = data::read_dataset(path);
+    out.source = {{"data.source", path}};
+  }
+  const data::DatasetStats s = data::compute_stats(out.dataset);
+  std::printf("data: %s: %lld users, %lld items, %lld interactions (%.1f per user)\n", out.dataset.name.c_str(),
+              static_cast<long long>(s.users), static_cast<long long>(s.items), static_cast<long long>(s.interactions),
+              s.mean_length);
+  return out;
+}
+
+// The data a model was trained on, when the user gives no --data: synthetic data is regenerated from
+// the recorded seed; a file must be named again.
+inline LoadedData load_data_like(const std::string& path, const models::Metadata& model_metadata) {
+  if (!path.empty()) return load_data(path, 0);
+  const auto source = model_metadata.find("data.source");
+  if (source != model_metadata.end() && source->second == "synthetic") {
+    const auto seed = model_metadata.find("data.synthetic_seed");
+    return load_data("", seed == model_metadata.end() ? 1 : std::stoull(seed->second));
+  }
+  throw Error("no --data given, and the model was trained on '" +
+              (source == model_metadata.end() ? std::string("unknown data") : source->second) +
+              "': pass --data with that file");
+}
+
+inline bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+// Training progress: a bar redrawn in place on a terminal; one line per epoch otherwise (logs).
+class Progress {
+ public:
+  explicit Progress(bool terminal) : terminal_(terminal) {}
+
+  void batch(const models::BatchProgress& p) {
+    if (!terminal_) return;
+    const int width = 24;
+    const int filled = p.steps ? int(double(width) * double(p.step) / double(p.steps)) : width;
+    std::string bar(std::size_t(filled), '#');
+    bar.resize(std::size_t(width), '.');
+    std::fprintf(stderr, "\r  epoch %d/%d [%s] %zu/%zu  loss %.4f  %.0f ex/s   ", p.epoch, p.epochs, bar.c_str(), p.step,
+                 p.steps, p.loss, p.examples_per_second);
+    std::fflush(stderr);
+  }
+
+  void epoch(const models::EpochReport& r) {
+    if (terminal_) std::fprintf(stderr, "\r%*s\r", 90, "");
+    std::printf("epoch %3d  loss %.4f  %.2f s  %.0f ex/s", r.epoch, r.loss, r.seconds, r.examples_per_second);
+    if (r.evaluated)
+      std::printf("  | valid HR@10 %.4f NDCG@10 %.4f (%.1f s)%s", r.valid.hr_10, r.valid.ndcg_10, r.eval_seconds,
+                  r.best ? "  *best" : "");
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+ private:
+  bool terminal_;
+};
+
+// JSON string literal (for the reports).
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += char(c);
+    else if (c < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+    } else out += char(c);
+  }
+  return out + "\"";
+}
+
+inline std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", v);
+  return buffer;
+}
+
+}  // namespace chord::cli

@@ -1,0 +1,178 @@
+// chord/models/config.hpp: the architectures' hyperparameters, and their text form for model files.
+//
+// A model file (io/safetensors.hpp, models/model_file.hpp) stores the architecture and every
+// hyperparameter as a string map in its "__metadata__", so that a file can be rebuilt without guessing
+// and a file of another architecture (or of the same one with other shapes) is refused with a message
+// that names the field. Defaults follow DESIGN section 6 and the papers:
+//   SASRec (Kang & McAuley 2018): d = 50, 2 blocks, 1 head, max length 200 (MovieLens) / 50 (sparse),
+//     dropout 0.2 (MovieLens) / 0.5 (sparse), layernorm eps 1e-8 (the reference implementations'), FFN
+//     width = d, an output projection in attention (torch's nn.MultiheadAttention, as SASRec.pytorch).
+//   Caser (Tang & Wang 2018): d = 50, L = 5, T = 3, nh = 16, nv = 4, 3 negatives per target, dropout 0.5.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "chord/core/error.hpp"
+
+namespace chord::models {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SasrecConfig {
+  std::int32_t num_items = 0;  // catalogue: ids 1..num_items (0 is padding)
+  std::int32_t d = 50;
+  std::int32_t blocks = 2;
+  std::int32_t heads = 1;
+  std::int32_t max_len = 200;
+  std::int32_t hidden = 50;  // FFN width
+  float dropout = 0.2f;
+  float layernorm_eps = 1e-8f;
+  bool output_projection = true;
+
+  void validate() const {
+    CHORD_CHECK(num_items >= 1, "sasrec: num_items must be at least 1, got ", num_items);
+    CHORD_CHECK(d >= 1 && blocks >= 1 && heads >= 1 && max_len >= 1 && hidden >= 1,
+                "sasrec: d, blocks, heads, max_len and hidden must be positive (d ", d, ", blocks ", blocks,
+                ", heads ", heads, ", max_len ", max_len, ", hidden ", hidden, ")");
+    CHORD_CHECK(d % heads == 0, "sasrec: d = ", d, " is not divisible by heads = ", heads);
+    CHORD_CHECK(dropout >= 0.0f && dropout < 1.0f, "sasrec: dropout ", dropout, " is not in [0, 1)");
+    CHORD_CHECK(layernorm_eps > 0.0f && std::isfinite(layernorm_eps), "sasrec: layernorm eps must be positive");
+  }
+};
+
+struct CaserConfig {
+  std::int32_t num_items = 0;  // ids 1..num_items
+  std::int32_t num_users = 0;  // user indices 0..num_users-1 (the dataset's dense numbering)
+  std::int32_t d = 50;
+  std::int32_t L = 5;   // inputs: the last L items
+  std::int32_t T = 3;   // targets predicted together in training
+  std::int32_t nh = 16; // horizontal filters per height 1..L
+  std::int32_t nv = 4;  // vertical filters
+  std::int32_t negatives = 3;  // per target, in training
+  float dropout = 0.5f;
+
+  std::int32_t conv_features() const { return nv * d + L * nh; }  // fc1's fan-in
+
+  void validate() const {
+    CHORD_CHECK(num_items >= 1 && num_users >= 1, "caser: num_items and num_users must be positive (", num_items,
+                ", ", num_users, ")");
+    CHORD_CHECK(d >= 1 && L >= 1 && T >= 1 && nh >= 1 && nv >= 1 && negatives >= 1,
+                "caser: d, L, T, nh, nv and negatives must be positive (d ", d, ", L ", L, ", T ", T, ", nh ", nh,
+                ", nv ", nv, ", negatives ", negatives, ")");
+    CHORD_CHECK(dropout >= 0.0f && dropout < 1.0f, "caser: dropout ", dropout, " is not in [0, 1)");
+  }
+};
+
+namespace detail {
+
+inline std::string float_text(float v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.9g", double(v));
+  return buffer;
+}
+
+// Reads metadata[key] as an integer / float; `where` names the file in errors.
+inline std::int32_t meta_int(const Metadata& m, const std::string& key, const std::string& where) {
+  const auto it = m.find(key);
+  CHORD_CHECK(it != m.end(), where, ": metadata has no '", key, "'");
+  const std::string& s = it->second;
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  CHORD_CHECK(used == s.size() && !s.empty() && v >= -2147483647LL && v <= 2147483647LL, where, ": metadata '",
+              key, "' = '", s, "' is not an integer");
+  return static_cast<std::int32_t>(v);
+}
+inline float meta_float(const Metadata& m, const std::string& key, const std::string& where) {
+  const auto it = m.find(key);
+  CHORD_CHECK(it != m.end(), where, ": metadata has no '", key, "'");
+  const std::string& s = it->second;
+  std::size_t used = 0;
+  float v = 0.0f;
+  try {
+    v = std::stof(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  CHORD_CHECK(used == s.size() && !s.empty() && std::isfinite(v), where, ": metadata '", key, "' = '", s,
+              "' is not a finite number");
+  return v;
+}
+
+}  // namespace detail
+
+inline Metadata to_metadata(const SasrecConfig& c) {
+  return {{"architecture", "sasrec"},
+          {"sasrec.num_items", std::to_string(c.num_items)},
+          {"sasrec.d", std::to_string(c.d)},
+          {"sasrec.blocks", std::to_string(c.blocks)},
+          {"sasrec.heads", std::to_string(c.heads)},
+          {"sasrec.max_len", std::to_string(c.max_len)},
+          {"sasrec.hidden", std::to_string(c.hidden)},
+          {"sasrec.dropout", detail::float_text(c.dropout)},
+          {"sasrec.layernorm_eps", detail::float_text(c.layernorm_eps)},
+          {"sasrec.output_projection", c.output_projection ? "1" : "0"}};
+}
+
+inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& where) {
+  SasrecConfig c;
+  c.num_items = detail::meta_int(m, "sasrec.num_items", where);
+  c.d = detail::meta_int(m, "sasrec.d", where);
+  c.blocks = detail::meta_int(m, "sasrec.blocks", where);
+  c.heads = detail::meta_int(m, "sasrec.heads", where);
+  c.max_len = detail::meta_int(m, "sasrec.max_len", where);
+  c.hidden = detail::meta_int(m, "sasrec.hidden", where);
+  c.dropout = detail::meta_float(m, "sasrec.dropout", where);
+  c.layernorm_eps = detail::meta_float(m, "sasrec.layernorm_eps", where);
+  const std::int32_t projection = detail::meta_int(m, "sasrec.output_projection", where);
+  CHORD_CHECK(projection == 0 || projection == 1, where, ": metadata 'sasrec.output_projection' must be 0 or 1");
+  c.output_projection = projection == 1;
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  return c;
+}
+
+inline Metadata to_metadata(const CaserConfig& c) {
+  return {{"architecture", "caser"},
+          {"caser.num_items", std::to_string(c.num_items)},
+          {"caser.num_users", std::to_string(c.num_users)},
+          {"caser.d", std::to_string(c.d)},
+          {"caser.L", std::to_string(c.L)},
+          {"caser.T", std::to_string(c.T)},
+          {"caser.nh", std::to_string(c.nh)},
+          {"caser.nv", std::to_string(c.nv)},
+          {"caser.negatives", std::to_string(c.negatives)},
+          {"caser.dropout", detail::float_text(c.dropout)}};
+}
+
+inline CaserConfig caser_config_from(const Metadata& m, const std::string& where) {
+  CaserConfig c;
+  c.num_items = detail::meta_int(m, "caser.num_items", where);
+  c.num_users = detail::meta_int(m, "caser.num_users", where);
+  c.d = detail::meta_int(m, "caser.d", where);
+  c.L = detail::meta_int(m, "caser.L", where);
+  c.T = detail::meta_int(m, "caser.T", where);
+  c.nh = detail::meta_int(m, "caser.nh", where);
+  c.nv = detail::meta_int(m, "caser.nv", where);
+  c.negatives = detail::meta_int(m, "caser.negatives", where);
+  c.dropout = detail::meta_float(m, "caser.dropout", where);
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  return c;
+}
+
+}  // namespace chord::models

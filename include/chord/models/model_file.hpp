@@ -1,0 +1,125 @@
+// chord/models/model_file.hpp: SASRec / Caser models as safetensors files (io/safetensors.hpp).
+//
+// A model file holds every parameter under its registry name ("item_emb.weight", "blocks.0.attn.q.weight",
+// ...) as an F32 tensor, and in "__metadata__":
+//   format = "chord-model", format_version = "1", architecture = "sasrec" | "caser",
+//   the architecture's hyperparameters ("sasrec.d", "caser.nh", ...; models/config.hpp),
+//   anything the caller adds (dataset, seed, epochs, validation metrics: "train.*" by convention),
+//   chord.crc32 (added by the writer).
+// Loading rebuilds the model from the metadata and then insists that the tensors are exactly the
+// model's parameters: no missing, no extra, every shape equal. Asked for one architecture, it refuses
+// a file of the other. Errors name the file: "model 'm.safetensors': ...".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chord/core/error.hpp"
+#include "chord/io/safetensors.hpp"
+#include "chord/models/caser.hpp"
+#include "chord/models/config.hpp"
+#include "chord/models/sasrec.hpp"
+#include "chord/nn/parameters.hpp"
+
+namespace chord::models {
+
+inline constexpr const char* kModelFormat = "chord-model";
+inline constexpr const char* kModelFormatVersion = "1";
+
+namespace detail {
+
+inline SafetensorsFile parameters_file(const nn::Parameters& params, Metadata metadata) {
+  metadata["format"] = kModelFormat;
+  metadata["format_version"] = kModelFormatVersion;
+  SafetensorsFile file;
+  file.metadata = std::move(metadata);
+  for (const nn::ParamInfo& info : params.infos()) {
+    const float* v = params.value(params.id(info.name));
+    file.tensors.push_back({info.name, info.shape, std::vector<float>(v, v + info.size)});
+  }
+  return file;
+}
+
+// Copies the file's tensors into params, insisting on the exact set of names and shapes.
+inline void load_parameters(const SafetensorsFile& file, nn::Parameters& params, const std::string& where) {
+  for (const nn::ParamInfo& info : params.infos()) {
+    const SafeTensor* t = file.find(info.name);
+    CHORD_CHECK(t != nullptr, where, ": tensor '", info.name, "' is missing");
+    if (t->shape != info.shape) {
+      std::string have, want;
+      for (std::size_t d : t->shape) have += (have.empty() ? "" : ", ") + std::to_string(d);
+      for (std::size_t d : info.shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
+      throw Error(where + ": tensor '" + info.name + "' has shape [" + have + "], the architecture in the metadata needs [" +
+                  want + "]");
+    }
+    std::copy(t->values.begin(), t->values.end(), params.value(params.id(info.name)));
+  }
+  for (const SafeTensor& t : file.tensors)
+    CHORD_CHECK(params.find(t.name).has_value(), where, ": tensor '", t.name, "' is not a parameter of this architecture");
+}
+
+inline std::string architecture_of(const SafetensorsFile& file, const std::string& where) {
+  const auto format = file.metadata.find("format");
+  CHORD_CHECK(format != file.metadata.end() && format->second == kModelFormat, where,
+              ": not a chord model (metadata 'format' is not '", kModelFormat, "')");
+  const auto version = file.metadata.find("format_version");
+  CHORD_CHECK(version != file.metadata.end() && version->second == kModelFormatVersion, where,
+              ": unsupported model format version '", version == file.metadata.end() ? "" : version->second,
+              "' (this build reads ", kModelFormatVersion, ")");
+  const auto arch = file.metadata.find("architecture");
+  CHORD_CHECK(arch != file.metadata.end(), where, ": metadata has no 'architecture'");
+  CHORD_CHECK(arch->second == "sasrec" || arch->second == "caser", where, ": unknown architecture '", arch->second,
+              "' (expected sasrec or caser)");
+  return arch->second;
+}
+
+inline Metadata merged(Metadata base, const Metadata& extra) {
+  for (const auto& [k, v] : extra)
+    if (base.find(k) == base.end()) base[k] = v;  // the architecture's own keys cannot be overridden
+  return base;
+}
+
+}  // namespace detail
+
+// A loaded model: exactly one of sasrec / caser is set.
+struct LoadedModel {
+  std::string architecture;
+  Metadata metadata;
+  std::optional<SasrecModel> sasrec;
+  std::optional<CaserModel> caser;
+};
+
+inline void save_model(const std::string& path, const SasrecModel& model, const Metadata& extra = {}) {
+  save_safetensors(path, detail::parameters_file(model.params(), detail::merged(to_metadata(model.config()), extra)));
+}
+inline void save_model(const std::string& path, const CaserModel& model, const Metadata& extra = {}) {
+  save_safetensors(path, detail::parameters_file(model.params(), detail::merged(to_metadata(model.config()), extra)));
+}
+
+// Decodes an in-memory file; `source` names it in errors. expected_architecture: "" accepts both.
+inline LoadedModel decode_model(const std::uint8_t* bytes, std::size_t size, const std::string& source,
+                                const std::string& expected_architecture = "") {
+  const SafetensorsFile file = decode_safetensors(bytes, size, source);
+  const std::string where = "model '" + source + "'";
+  LoadedModel out;
+  out.architecture = detail::architecture_of(file, where);
+  CHORD_CHECK(expected_architecture.empty() || expected_architecture == out.architecture, where, ": architecture mismatch: the file holds a ",
+              out.architecture, " model, a ", expected_architecture, " model was asked for");
+  out.metadata = file.metadata;
+  if (out.architecture == "sasrec") {
+    out.sasrec.emplace(sasrec_config_from(file.metadata, where));
+    detail::load_parameters(file, out.sasrec->params(), where);
+  } else {
+    out.caser.emplace(caser_config_from(file.metadata, where));
+    detail::load_parameters(file, out.caser->params(), where);
+  }
+  return out;
+}
+
+inline LoadedModel load_model(const std::string& path, const std::string& expected_architecture = "") {
+  const std::vector<std::uint8_t> bytes = read_file(path);
+  return decode_model(bytes.data(), bytes.size(), path, expected_architecture);
+}
+
+}  // namespace chord::models

@@ -1,0 +1,241 @@
+// chord/models/runtime_layers.hpp: the inference graph's layers, each runnable three ways.
+//
+// A model runs fp32 (the reference), with weights quantized per output channel at any mix of widths
+// {0, 2, 4, 8} and fp32 activations (W-A32), or with the same weights and int8 per-row activations
+// (W-A8, the integer path a device runs). Every quantizable layer is either
+//   RuntimeLinear     y = x W^T + b   (attention projections, FFN, Caser's filters and fc1), or
+//   RuntimeEmbedding  a table whose rows are the channels (item, position, user and output embeddings):
+//                     gathered on the way in, and scored against a hidden state on the way out.
+// Dense layers run nn::gemm_nt (the training graph's own product, so fp32 inference reproduces the
+// training forward); quantized layers run ops::mixed_gemm_{f32,s8} through a KernelTable (runtime
+// dispatch: pass chord::best_kernels()). Bit-widths come per layer and per channel (a strategy).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "chord/core/activations.hpp"
+#include "chord/core/error.hpp"
+#include "chord/core/mixed_matrix.hpp"
+#include "chord/core/quantizer.hpp"
+#include "chord/nn/gemm_f32.hpp"
+#include "chord/ops/gemm.hpp"
+#include "chord/ops/kernel_table.hpp"
+#include "chord/ref/linear.hpp"
+
+namespace chord::models {
+
+using ref::LinearMode;
+
+// How to build an inference graph from trained fp32 weights.
+struct InferenceOptions {
+  LinearMode mode = LinearMode::dense_f32;
+  // bits[layer][channel] in {0, 2, 4, 8}, in the order of the model's quantizable_layers(); required
+  // (one vector per layer) unless mode == dense_f32.
+  std::vector<std::vector<std::uint8_t>> bits;
+  const KernelTable* kernels = nullptr;  // required unless mode == dense_f32 (e.g. &chord::best_kernels())
+  ClipSearch clip;
+};
+
+namespace detail {
+inline void check_layer_bits(const InferenceOptions& o, std::size_t layer, std::size_t channels, const char* name) {
+  CHORD_CHECK(layer < o.bits.size(), "inference: no bit-widths for layer ", layer, " (", name, "): ", o.bits.size(),
+              " layers given");
+  CHORD_CHECK(o.bits[layer].size() == channels, "inference: layer ", layer, " (", name, ") has ", channels,
+              " channels, the strategy gives ", o.bits[layer].size());
+  CHORD_CHECK(o.kernels != nullptr, "inference: a quantized mode needs a kernel table (InferenceOptions::kernels)");
+}
+}  // namespace detail
+
+struct RuntimeLinear {
+  ref::Linear layer;
+  const KernelTable* kernels = nullptr;
+
+  // w: [out, in], bias: [out] or null. `layer_index` is the layer's place in the bit-width plan.
+  static RuntimeLinear create(const float* w, const float* bias, std::size_t out, std::size_t in,
+                              const InferenceOptions& o, std::size_t layer_index, const char* name) {
+    RuntimeLinear r;
+    std::vector<float> b = bias ? std::vector<float>(bias, bias + out) : std::vector<float>();
+    if (o.mode == LinearMode::dense_f32) {
+      r.layer = ref::Linear::dense(out, in, std::vector<float>(w, w + out * in), std::move(b));
+      return r;
+    }
+    detail::check_layer_bits(o, layer_index, out, name);
+    r.kernels = o.kernels;
+    r.layer = ref::Linear::quantized(MixedMatrix(w, out, in, o.bits[layer_index].data(), o.clip), std::move(b), o.mode);
+    return r;
+  }
+
+  std::size_t out() const { return layer.out; }
+  std::size_t in() const { return layer.in; }
+
+  // x: [m, in] (row stride ldx; rows may overlap) -> y: [m, out] (row stride ldy). scratch: int8 rows.
+  void forward(const float* x, std::size_t ldx, float* y, std::size_t ldy, std::size_t m, QuantizedRows& scratch) const {
+    if (m == 0) return;
+    switch (layer.mode) {
+      case LinearMode::dense_f32:
+        nn::gemm_nt(m, layer.out, layer.in, x, ldx, layer.weight.data(), layer.in, layer.bias_or_null(), y, ldy, false);
+        return;
+      case LinearMode::mixed_f32:
+        ops::mixed_gemm_f32(*kernels, x, ldx, m, layer.mixed, layer.bias_or_null(), y, ldy);
+        return;
+      case LinearMode::mixed_s8:
+        quantize_rows(x, m, layer.in, ldx, scratch);
+        ops::mixed_gemm_s8(*kernels, scratch, layer.mixed, layer.bias_or_null(), y, ldy);
+        return;
+    }
+  }
+
+  // The int8 path on rows already quantized (two layers reading the same input quantize it once).
+  void forward_quantized(const QuantizedRows& a, float* y, std::size_t ldy) const {
+    ops::mixed_gemm_s8(*kernels, a, layer.mixed, layer.bias_or_null(), y, ldy);
+  }
+};
+
+// The codes of one channel of a packed matrix: codes[j] for j < w.cols() (the layout of packed.hpp:
+// tile row / 16, panel per k-group, 4 bytes per channel per panel, 8 / bits sub-blocks in bit planes).
+inline void unpack_channel(const PackedMatrix& w, std::size_t row, std::int8_t* codes) {
+  const int bits = w.bits();
+  const std::size_t gk = group_k(bits), k = w.cols();
+  const int mask = (1 << bits) - 1, offset = code_offset(bits);
+  const std::uint8_t* tile = w.tile(row / kTileN) + (row % kTileN) * kDot;
+  for (std::size_t g = 0; g * gk < k; ++g) {
+    const std::uint8_t* panel = tile + g * kPanelBytes;
+    for (std::size_t s = 0; s < gk / kDot; ++s)
+      for (std::size_t j = 0; j < kDot; ++j) {
+        const std::size_t col = g * gk + s * kDot + j;
+        if (col < k) codes[col] = static_cast<std::int8_t>(((panel[j] >> (s * bits)) & mask) - offset);
+      }
+  }
+}
+
+// A table of `rows` embeddings of width d; each row is one channel (DESIGN section 3).
+class RuntimeEmbedding {
+ public:
+  RuntimeEmbedding() = default;
+
+  // table: [rows, d] fp32.
+  static RuntimeEmbedding create(const float* table, std::size_t rows, std::size_t d, const InferenceOptions& o,
+                                 std::size_t layer_index, const char* name) {
+    CHORD_CHECK(d >= 1 && d <= kMaxRowCodes, "embedding '", name, "': width ", d, " is not in 1..", kMaxRowCodes);
+    RuntimeEmbedding e;
+    e.mode_ = o.mode, e.rows_ = rows, e.d_ = d;
+    if (o.mode == LinearMode::dense_f32) {
+      e.dense_.assign(table, table + rows * d);
+      return e;
+    }
+    detail::check_layer_bits(o, layer_index, rows, name);
+    e.kernels_ = o.kernels;
+    const QuantizedChannels q = quantize_channels(table, rows, d, o.bits[layer_index].data(), o.clip);
+    e.mixed_ = MixedMatrix(q);
+    // Where each channel lives, for row access without a search.
+    e.segment_.assign(rows, -1);
+    e.row_.assign(rows, 0);
+    for (std::size_t s = 0; s < e.mixed_.segments().size(); ++s) {
+      const auto& channels = e.mixed_.segments()[s].channels;
+      for (std::size_t r = 0; r < channels.size(); ++r) {
+        e.segment_[channels[r]] = static_cast<std::int32_t>(s);
+        e.row_[channels[r]] = static_cast<std::uint32_t>(r);
+      }
+    }
+    return e;
+  }
+
+  LinearMode mode() const { return mode_; }
+  std::size_t rows() const { return rows_; }
+  std::size_t dim() const { return d_; }
+  const MixedMatrix& mixed() const { return mixed_; }
+
+  // The codes and scale of channel `row` (quantized modes); a pruned row gives codes 0, scale 0.
+  float channel_codes(std::size_t row, std::int8_t* codes) const {
+    const std::int32_t s = segment_[row];
+    if (s < 0) {
+      for (std::size_t j = 0; j < d_; ++j) codes[j] = 0;
+      return 0.0f;
+    }
+    const PackedMatrix& packed = mixed_.segments()[std::size_t(s)].packed;
+    unpack_channel(packed, row_[row], codes);
+    return packed.scales()[row_[row]];
+  }
+
+  // ids: [m] -> out: [m, d] = scale * row(ids[i]) (dequantized), zeros for the padding id 0.
+  void gather(const std::uint32_t* ids, std::size_t m, float scale, float* out) const {
+    for (std::size_t i = 0; i < m; ++i)
+      CHORD_CHECK(ids[i] < rows_, "embedding: id ", ids[i], " at position ", i, " is out of range (", rows_, " rows)");
+    std::int8_t codes[kMaxRowCodes];
+    for (std::size_t i = 0; i < m; ++i) {
+      float* o = out + i * d_;
+      if (ids[i] == 0) {
+        for (std::size_t j = 0; j < d_; ++j) o[j] = 0.0f;
+      } else if (mode_ == LinearMode::dense_f32) {
+        const float* row = dense_.data() + std::size_t(ids[i]) * d_;
+        for (std::size_t j = 0; j < d_; ++j) o[j] = scale * row[j];
+      } else {
+        const float s = channel_codes(ids[i], codes) * scale;
+        for (std::size_t j = 0; j < d_; ++j) o[j] = float(codes[j]) * s;
+      }
+    }
+  }
+
+  // Scores of the rows `ids` against one hidden state h: [d] -> out: [m], out[i] = h . row(ids[i]),
+  // computed the way this layer's mode computes a product (fp32; dequantized; int8 h x codes).
+  void score_rows(const float* h, const std::uint32_t* ids, std::size_t m, float* out, QuantizedRows& scratch) const {
+    for (std::size_t i = 0; i < m; ++i)
+      CHORD_CHECK(ids[i] < rows_, "embedding: id ", ids[i], " is out of range (", rows_, " rows)");
+    std::int8_t codes[kMaxRowCodes];
+    if (mode_ == LinearMode::mixed_s8) quantize_rows(h, 1, d_, d_, scratch);
+    for (std::size_t i = 0; i < m; ++i) {
+      if (mode_ == LinearMode::dense_f32) {
+        const float* row = dense_.data() + std::size_t(ids[i]) * d_;
+        float s = 0.0f;
+        for (std::size_t j = 0; j < d_; ++j) s += h[j] * row[j];
+        out[i] = s;
+        continue;
+      }
+      const float scale = channel_codes(ids[i], codes);
+      if (mode_ == LinearMode::mixed_f32) {
+        float s = 0.0f;
+        for (std::size_t j = 0; j < d_; ++j) s += h[j] * float(codes[j]);
+        out[i] = scale * s;
+      } else {
+        std::int32_t acc = 0;
+        const std::int8_t* a = scratch.row(0);
+        for (std::size_t j = 0; j < d_; ++j) acc += std::int32_t(a[j]) * codes[j];
+        out[i] = static_cast<float>(acc) * scratch.scales[0] * scale;  // ref::dequantize_acc's order
+      }
+    }
+  }
+
+  // Scores of every row against h: [d] -> out: [rows] (the full-catalogue ranking).
+  void score_all(const float* h, float* out, QuantizedRows& scratch) const {
+    switch (mode_) {
+      case LinearMode::dense_f32:
+        nn::gemm_nt(1, rows_, d_, h, d_, dense_.data(), d_, nullptr, out, rows_, false);
+        return;
+      case LinearMode::mixed_f32:
+        ops::mixed_gemm_f32(*kernels_, h, d_, 1, mixed_, nullptr, out, rows_);
+        return;
+      case LinearMode::mixed_s8:
+        quantize_rows(h, 1, d_, d_, scratch);
+        ops::mixed_gemm_s8(*kernels_, scratch, mixed_, nullptr, out, rows_);
+        return;
+    }
+  }
+
+  // Bytes this table keeps on the device (packed codes + scales, or fp32).
+  std::size_t bytes() const { return mode_ == LinearMode::dense_f32 ? dense_.size() * sizeof(float) : mixed_.bytes(); }
+
+  static constexpr std::size_t kMaxRowCodes = 4096;  // embedding widths supported by the row paths
+
+ private:
+  LinearMode mode_ = LinearMode::dense_f32;
+  std::size_t rows_ = 0, d_ = 0;
+  std::vector<float> dense_;
+  MixedMatrix mixed_;
+  std::vector<std::int32_t> segment_;  // [rows] segment of each channel, -1 when pruned
+  std::vector<std::uint32_t> row_;     // [rows] row within that segment
+  const KernelTable* kernels_ = nullptr;
+};
+
+}  // namespace chord::models

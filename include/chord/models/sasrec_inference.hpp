@@ -1,0 +1,239 @@
+// chord/models/sasrec_inference.hpp: SASRec's inference graph: one user's history -> hidden state -> scores.
+//
+// The eval-mode forward of models/sasrec.hpp (no dropout), rebuilt from the trained weights with every
+// quantizable layer as a runtime layer (fp32, W-A32 or W-A8; see runtime_layers.hpp). Layernorms,
+// softmax and the attention products stay fp32 (DESIGN section 5). Two shortcuts a device wants and the
+// training graph cannot take:
+//   - only the history's n <= max_len valid positions are computed (as in training);
+//   - only the LAST position's hidden state is needed to score the next item, so the last block
+//     computes keys and values for every position but the query, attention, output projection and FFN
+//     for the last row only (about 1/5 of that block's work).
+// Scores: score(item) = h . item_emb[item], the shared (unscaled) item embedding.
+// Quantizable layers (the order of InferenceOptions::bits and of a strategy):
+//   item_emb [num_items + 1 rows, d], pos_emb [max_len + 1, d],
+//   then per block b: blocks.b.attn.{q, k, v[, out]} [d, d], blocks.b.ffn.fc1 [hidden, d], .fc2 [d, hidden].
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chord/core/aligned.hpp"
+#include "chord/core/strategy.hpp"
+#include "chord/models/runtime_layers.hpp"
+#include "chord/models/sasrec.hpp"
+#include "chord/nn/attention.hpp"
+#include "chord/nn/elementwise.hpp"
+#include "chord/nn/layernorm.hpp"
+
+namespace chord::models {
+
+inline std::vector<LayerShape> sasrec_quantizable_layers(const SasrecConfig& c) {
+  const auto d = std::uint32_t(c.d), hidden = std::uint32_t(c.hidden);
+  std::vector<LayerShape> layers = {{"item_emb", std::uint32_t(c.num_items) + 1, d},
+                                    {"pos_emb", std::uint32_t(c.max_len) + 1, d}};
+  for (std::int32_t b = 0; b < c.blocks; ++b) {
+    const std::string name = "blocks." + std::to_string(b);
+    for (const char* p : {"q", "k", "v", "out"})
+      if (std::string(p) != "out" || c.output_projection) layers.push_back({name + ".attn." + p, d, d});
+    layers.push_back({name + ".ffn.fc1", hidden, d});
+    layers.push_back({name + ".ffn.fc2", d, hidden});
+  }
+  return layers;
+}
+
+class SasrecInference {
+ public:
+  // Per-thread buffers for one history of up to max_len positions.
+  struct Scratch {
+    std::vector<std::uint32_t> ids, positions;
+    AlignedVector<float> x, q, k, v, ctx, a, f, hidden, probs, mean, rstd, tmp;
+    QuantizedRows rows;
+  };
+
+  SasrecInference(const SasrecModel& model, const InferenceOptions& options) : config_(model.config()) {
+    const nn::Parameters& p = model.params();
+    const std::size_t d = std::size_t(config_.d);
+    std::size_t layer = 0;
+    item_emb_ = RuntimeEmbedding::create(p.value(model.item_emb.weight), model.item_emb.rows, d, options, layer++, "item_emb");
+    pos_emb_ = RuntimeEmbedding::create(p.value(model.pos_emb.weight), model.pos_emb.rows, d, options, layer++, "pos_emb");
+    auto linear = [&](const nn::Linear& l, const char* name) {
+      return RuntimeLinear::create(p.value(l.weight), l.has_bias ? p.value(l.bias) : nullptr, l.out, l.in, options,
+                                   layer++, name);
+    };
+    for (const SasrecBlock& b : model.blocks) {
+      Block r;
+      r.q = linear(b.attn.q, "attn.q");
+      r.k = linear(b.attn.k, "attn.k");
+      r.v = linear(b.attn.v, "attn.v");
+      r.has_out = b.attn.has_output_projection;
+      if (r.has_out) r.out = linear(b.attn.out, "attn.out");
+      r.fc1 = linear(b.ffn.fc1, "ffn.fc1");
+      r.fc2 = linear(b.ffn.fc2, "ffn.fc2");
+      r.ln_attn = Norm::from(p, b.ln_attn);
+      r.ln_ffn = Norm::from(p, b.ln_ffn);
+      blocks_.push_back(std::move(r));
+    }
+    ln_final_ = Norm::from(p, model.ln_final);
+  }
+
+  const SasrecConfig& config() const { return config_; }
+  std::size_t state_size() const { return std::size_t(config_.d); }
+  std::int32_t num_items() const { return config_.num_items; }
+
+  Scratch make_scratch() const {
+    Scratch s;
+    const std::size_t L = std::size_t(config_.max_len), d = std::size_t(config_.d);
+    s.ids.resize(L), s.positions.resize(L);
+    for (auto* v : {&s.x, &s.q, &s.k, &s.v, &s.ctx, &s.a, &s.f, &s.tmp}) v->resize(L * d);
+    s.hidden.resize(L * std::size_t(config_.hidden));
+    s.probs.resize(std::size_t(config_.heads) * L * L);
+    s.mean.resize(L), s.rstd.resize(L);
+    return s;
+  }
+
+  // history: [len] item ids, oldest first (the last max_len are used) -> h: [d], the last position's
+  // final hidden state. (`user` is unused: SASRec has no user embedding; the argument keeps one
+  // signature for every model.) An empty history gives h = LN_final(0) = its bias.
+  void encode(std::int32_t /*user*/, const std::int32_t* history, std::size_t len, Scratch& s, float* h) const {
+    const std::size_t L = std::size_t(config_.max_len), d = std::size_t(config_.d);
+    const std::size_t n = std::min(len, L), pad = L - n;
+    if (n == 0) {
+      std::vector<float> zero(d, 0.0f);
+      ln_final_.apply(zero.data(), h, 1, s);
+      return;
+    }
+    for (std::size_t t = 0; t < n; ++t) {
+      const std::int32_t item = history[len - n + t];
+      CHORD_CHECK(item >= 1 && item <= config_.num_items, "sasrec: history item ", item, " at position ", len - n + t,
+                  " is outside 1..", config_.num_items);
+      s.ids[t] = std::uint32_t(item);
+      s.positions[t] = std::uint32_t(pad + t + 1);
+    }
+    float* x = s.x.data();
+    item_emb_.gather(s.ids.data(), n, std::sqrt(float(d)), x);
+    pos_emb_.gather(s.positions.data(), n, 1.0f, s.tmp.data());
+    nn::residual_forward(x, s.tmp.data(), x, n * d);
+    for (std::size_t b = 0; b < blocks_.size(); ++b) run_block(blocks_[b], n, b + 1 == blocks_.size(), s);
+    // run_block leaves the block output in s.x; after the last block only row n - 1 is valid
+    ln_final_.apply(s.x.data() + (n - 1) * d, h, 1, s);
+  }
+
+  // h: [d]; items: [m] ids in 1..num_items -> out: [m] scores.
+  void score(const float* h, const std::int32_t* items, std::size_t m, float* out, Scratch& s) const {
+    std::vector<std::uint32_t>& ids = s.ids;
+    if (ids.size() < m) ids.resize(m);
+    for (std::size_t i = 0; i < m; ++i) {
+      CHORD_CHECK(items[i] >= 1 && items[i] <= config_.num_items, "sasrec: candidate item ", items[i],
+                  " is outside 1..", config_.num_items);
+      ids[i] = std::uint32_t(items[i]);
+    }
+    item_emb_.score_rows(h, ids.data(), m, out, s.rows);
+  }
+
+  // h: [d] -> out: [num_items + 1] scores indexed by item id (out[0], the padding id, is meaningless).
+  void score_all(const float* h, float* out, Scratch& s) const { item_emb_.score_all(h, out, s.rows); }
+
+  // Bytes of weights the device keeps (quantized layers packed; norms fp32).
+  std::size_t weight_bytes() const {
+    std::size_t bytes = item_emb_.bytes() + pos_emb_.bytes() + ln_final_.bytes();
+    for (const Block& b : blocks_) {
+      for (const RuntimeLinear* l : {&b.q, &b.k, &b.v, &b.out, &b.fc1, &b.fc2}) bytes += linear_bytes(*l);
+      bytes += b.ln_attn.bytes() + b.ln_ffn.bytes();
+    }
+    return bytes;
+  }
+
+ private:
+  struct Norm {
+    std::vector<float> gamma, beta;
+    float eps = 1e-8f;
+    static Norm from(const nn::Parameters& p, const nn::LayerNorm& ln) {
+      Norm n;
+      n.gamma.assign(p.value(ln.gamma), p.value(ln.gamma) + ln.d);
+      n.beta.assign(p.value(ln.beta), p.value(ln.beta) + ln.d);
+      n.eps = ln.eps;
+      return n;
+    }
+    // x: [m, d] -> y: [m, d] (may alias)
+    void apply(const float* x, float* y, std::size_t m, Scratch& s) const {
+      nn::layernorm_forward(x, gamma.data(), beta.data(), y, s.mean.data(), s.rstd.data(), m, gamma.size(), eps);
+    }
+    std::size_t bytes() const { return (gamma.size() + beta.size()) * sizeof(float); }
+  };
+  struct Block {
+    RuntimeLinear q, k, v, out, fc1, fc2;
+    bool has_out = true;
+    Norm ln_attn, ln_ffn;
+  };
+
+  static std::size_t linear_bytes(const RuntimeLinear& l) {
+    if (l.layer.out == 0) return 0;
+    const std::size_t bias = l.layer.bias.size() * sizeof(float);
+    return bias + (l.layer.mode == LinearMode::dense_f32 ? l.layer.weight.size() * sizeof(float) : l.layer.mixed.bytes());
+  }
+
+  // One block on s.x: [n, d] -> s.x. last: only row n - 1 of the output is computed.
+  void run_block(const Block& b, std::size_t n, bool last, Scratch& s) const {
+    const std::size_t d = std::size_t(config_.d), heads = std::size_t(config_.heads), dh = d / heads;
+    float* x = s.x.data();
+    // keys and values from x (every position); the int8 path quantizes x once for both
+    if (b.k.layer.mode == LinearMode::mixed_s8 && b.v.layer.mode == LinearMode::mixed_s8) {
+      quantize_rows(x, n, d, d, s.rows);
+      b.k.forward_quantized(s.rows, s.k.data(), d);
+      b.v.forward_quantized(s.rows, s.v.data(), d);
+    } else {
+      b.k.forward(x, d, s.k.data(), d, n, s.rows);
+      b.v.forward(x, d, s.v.data(), d, n, s.rows);
+    }
+    // queries from LN_attn(x): every row, or only the last
+    const std::size_t first = last ? n - 1 : 0, rows = n - first;
+    float* q_in = s.q.data();  // LN_attn(x) rows [first, n), stored from row 0
+    b.ln_attn.apply(x + first * d, q_in, rows, s);
+    float* q = s.a.data();
+    b.q.forward(q_in, d, q, d, rows, s.rows);
+    float* ctx = s.ctx.data();
+    if (!last) {
+      nn::causal_attention_forward(q, s.k.data(), s.v.data(), ctx, s.probs.data(), n, d, heads, 0);
+    } else {
+      const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+      float* p = s.probs.data();
+      for (std::size_t hd = 0; hd < heads; ++hd) {
+        nn::gemm_nt(1, n, dh, q + hd * dh, d, s.k.data() + hd * dh, d, nullptr, p, n, false);
+        float max_score = p[0] * scale;
+        for (std::size_t j = 0; j < n; ++j) max_score = std::max(max_score, p[j] *= scale);
+        float sum = 0.0f;
+        for (std::size_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - max_score));
+        const float inv = 1.0f / sum;
+        for (std::size_t j = 0; j < n; ++j) p[j] *= inv;
+        nn::gemm_nn(1, dh, n, p, n, s.v.data() + hd * dh, d, ctx + hd * dh, d, false);
+      }
+    }
+    // x1 = q_in + O(ctx)   (into s.f's rows, then LN_ffn into s.tmp)
+    float* x1 = s.f.data();
+    if (b.has_out)
+      b.out.forward(ctx, d, x1, d, rows, s.rows);
+    else
+      std::copy(ctx, ctx + rows * d, x1);
+    nn::residual_forward(x1, q_in, x1, rows * d);
+    float* f = s.tmp.data();
+    b.ln_ffn.apply(x1, f, rows, s);
+    // out = f + fc2(relu(fc1 f))   -> s.x rows [first, n)
+    float* hidden = s.hidden.data();
+    b.fc1.forward(f, d, hidden, std::size_t(config_.hidden), rows, s.rows);
+    nn::relu_forward(hidden, hidden, rows * std::size_t(config_.hidden));
+    float* out = x + first * d;
+    b.fc2.forward(hidden, std::size_t(config_.hidden), out, d, rows, s.rows);
+    nn::residual_forward(out, f, out, rows * d);
+  }
+
+  SasrecConfig config_;
+  RuntimeEmbedding item_emb_, pos_emb_;
+  std::vector<Block> blocks_;
+  Norm ln_final_;
+};
+
+}  // namespace chord::models
