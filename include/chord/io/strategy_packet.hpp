@@ -28,9 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <iomanip>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +37,7 @@
 #include "chord/core/error.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/io/atomic_file.hpp"
+#include "chord/io/bytes.hpp"
 
 namespace chord {
 
@@ -87,88 +86,9 @@ inline std::uint64_t model_fingerprint(const std::vector<LayerShape>& layers, st
 
 namespace detail {
 
-inline std::string hex64(std::uint64_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << std::setw(16) << std::setfill('0') << value;
-  return out.str();
-}
-inline std::string hex32(std::uint32_t value) {
-  std::ostringstream out;
-  out << "0x" << std::hex << std::setw(8) << std::setfill('0') << value;
-  return out.str();
-}
-
-inline std::string hex_bytes(const std::uint8_t* bytes, std::size_t n) {
-  std::ostringstream out;
-  out << std::hex << std::setfill('0');
-  for (std::size_t i = 0; i < n; ++i) out << (i ? " " : "") << std::setw(2) << int(bytes[i]);
-  return out.str();
-}
-
-inline void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
-}
-inline void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
-}
-inline void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(std::uint8_t(v >> (8 * i)));
-}
-inline std::uint32_t float_bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof(u));
-  return u;
-}
-inline float bits_float(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
-}
-
 inline bool is_valid_budget(float budget) {
   return std::isfinite(budget) && budget >= 0.0f && budget <= kMaxStrategyBudget;
 }
-
-// Walks a packet field by field; every read is bounds-checked and every error names source, offset, field.
-class PacketReader {
- public:
-  PacketReader(const std::uint8_t* data, std::size_t size, const std::string& source)
-      : data_(data), size_(size), source_(source) {}
-
-  template <typename... Parts>
-  [[noreturn]] void fail(std::size_t offset, std::string_view field, const Parts&... parts) const {
-    throw Error(error_message("strategy packet '", source_, "': byte ", offset, " (", field, "): ", parts...));
-  }
-
-  // Ensures `bytes` more bytes exist for `field`; a short packet is reported at the field it cuts.
-  void need(std::size_t bytes, std::string_view field) const {
-    const std::size_t left = size_ - offset_;
-    if (bytes > left)
-      fail(offset_, field, "truncated: the field needs ", bytes, " bytes, the packet has ", left,
-           " left (packet size ", size_, ")");
-  }
-  std::uint64_t read_le(std::size_t bytes, std::string_view field) {
-    need(bytes, field);
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < bytes; ++i) v |= std::uint64_t(data_[offset_ + i]) << (8 * i);
-    offset_ += bytes;
-    return v;
-  }
-  const std::uint8_t* take(std::size_t bytes, std::string_view field) {
-    need(bytes, field);
-    const std::uint8_t* p = data_ + offset_;
-    offset_ += bytes;
-    return p;
-  }
-  std::size_t offset() const { return offset_; }
-  std::size_t size() const { return size_; }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t offset_ = 0;
-  const std::string& source_;
-};
 
 inline void check_packet_contents(const StrategyPacket& packet, const std::string& where) {
   check_palette(packet.palette, where);
@@ -202,14 +122,15 @@ inline std::vector<std::uint8_t> encode_strategy(const StrategyPacket& packet) {
 
   std::vector<std::uint8_t> out;
   out.reserve(strategy_packet_size(packet.strategy));
-  out.insert(out.end(), kStrategyMagic, kStrategyMagic + 4);
-  detail::put_u16(out, kStrategyVersion);
-  detail::put_u16(out, 0);  // reserved
-  detail::put_u64(out, packet.fingerprint);
-  detail::put_u32(out, detail::float_bits(packet.budget));
-  out.insert(out.end(), packet.palette.begin(), packet.palette.end());
-  detail::put_u32(out, std::uint32_t(levels.size()));
-  for (const auto& layer : levels) detail::put_u32(out, std::uint32_t(layer.size()));
+  // Byte by byte: GCC 12 at -O3 misreads a 4-byte range insert after reserve() as an overflow.
+  for (char c : kStrategyMagic) out.push_back(std::uint8_t(c));
+  bytes::put_u16(out, kStrategyVersion);
+  bytes::put_u16(out, 0);  // reserved
+  bytes::put_u64(out, packet.fingerprint);
+  bytes::put_u32(out, bytes::float_bits(packet.budget));
+  for (std::uint8_t width : packet.palette) out.push_back(width);
+  bytes::put_u32(out, std::uint32_t(levels.size()));
+  for (const auto& layer : levels) bytes::put_u32(out, std::uint32_t(layer.size()));
 
   // Levels of all layers as one flattened list, 4 per byte, first channel in the low bits.
   std::size_t i = 0;
@@ -220,7 +141,7 @@ inline std::vector<std::uint8_t> encode_strategy(const StrategyPacket& packet) {
       ++i;
     }
 
-  detail::put_u32(out, crc32(out.data(), out.size()));
+  bytes::put_u32(out, crc32(out.data(), out.size()));
   return out;
 }
 
@@ -245,12 +166,12 @@ inline std::vector<std::uint8_t> encode_strategy(const StrategyPacket& packet) {
 inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size, const PacketExpectation& expect,
                                       const std::string& source) {
   CHORD_CHECK(data != nullptr || size == 0, "strategy packet '", source, "': null data");
-  detail::PacketReader in(data, size, source);
+  bytes::Reader in(data, size, "strategy packet", source);
 
   // --- 1. framing -------------------------------------------------------------------------------
   const std::uint8_t* magic = in.take(4, "magic");
   if (std::memcmp(magic, kStrategyMagic, 4) != 0)
-    in.fail(0, "magic", "bad magic: expected \"CHRS\", found bytes ", detail::hex_bytes(magic, 4),
+    in.fail(0, "magic", "bad magic: expected \"CHRS\", found bytes ", bytes::hex_bytes(magic, 4),
             " (not a strategy packet)");
   const std::size_t version_at = in.offset();
   const auto version = std::uint16_t(in.read_le(2, "version"));
@@ -262,7 +183,7 @@ inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size
   const std::size_t fingerprint_at = in.offset();
   const std::uint64_t fingerprint = in.read_le(8, "model fingerprint");
   const std::size_t budget_at = in.offset();
-  const float budget = detail::bits_float(std::uint32_t(in.read_le(4, "budget")));
+  const float budget = bytes::bits_float(std::uint32_t(in.read_le(4, "budget")));
   const std::size_t palette_at = in.offset();
   const std::uint8_t* palette_bytes = in.take(4, "palette");
   const std::size_t layer_count_at = in.offset();
@@ -296,15 +217,15 @@ inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size
   // --- 2. checksum ------------------------------------------------------------------------------
   const std::uint32_t computed_crc = crc32(data, checksum_at);
   if (stored_crc != computed_crc)
-    in.fail(checksum_at, "checksum", "checksum mismatch: stored ", detail::hex32(stored_crc), ", computed ",
-            detail::hex32(computed_crc), " (the packet is corrupted)");
+    in.fail(checksum_at, "checksum", "checksum mismatch: stored ", bytes::hex32(stored_crc), ", computed ",
+            bytes::hex32(computed_crc), " (the packet is corrupted)");
 
   // --- 3. contents ------------------------------------------------------------------------------
   if (reserved != 0)
     in.fail(reserved_at, "reserved", "reserved field is ", reserved, ", must be 0 in version ", kStrategyVersion);
   if (fingerprint != expect.fingerprint)
-    in.fail(fingerprint_at, "model fingerprint", "strategy is for model ", detail::hex64(fingerprint),
-            ", this model is ", detail::hex64(expect.fingerprint));
+    in.fail(fingerprint_at, "model fingerprint", "strategy is for model ", bytes::hex64(fingerprint),
+            ", this model is ", bytes::hex64(expect.fingerprint));
   if (layer_count != expect.layers.size())
     in.fail(layer_count_at, "layer count", "layer count mismatch: the packet has ", layer_count,
             " layers, this model has ", expect.layers.size());
@@ -332,7 +253,7 @@ inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size
     const auto padding = std::uint8_t(last >> (2 * used_in_last));
     if (padding != 0)
       in.fail(levels_at + std::size_t(level_bytes) - 1, "levels", "nonzero padding bits in last level byte ",
-              detail::hex_bytes(&last, 1), ": the bits past the ", total_channels, " channels must be zero");
+              bytes::hex_bytes(&last, 1), ": the bits past the ", total_channels, " channels must be zero");
   }
 
   packet.strategy.levels.resize(layer_count);
