@@ -53,27 +53,27 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) std::int64_t dot
 }
 constexpr double kDotOpsAvx512Vnni = 2.0 * 64 * kChains;  // per trip: 64 u8 x s8 MACs per vpdpbusd
 
+// The instruction's own throughput: each chain feeds vpmaddubsw's result back in as its next unsigned
+// operand, x = maddubs(x, b). The chains differ, so the compiler cannot merge them into one
+// vpmaddubsw (identical inputs would be), and 8 chains cover its latency (3) x throughput (2 per
+// cycle on current cores) while staying in registers (with 12, GCC spills chains to the stack and the
+// probe measures store forwarding). Any AVX2 int8 kernel needs at least one vpmaddubsw per 32 MACs
+// plus its accumulation, so this bounds them all; they reach roughly half of it at best.
+constexpr int kChainsAvx2 = 8;
 __attribute__((target("avx2,fma"))) std::int64_t dot_loop_avx2(std::size_t iters, int seed) {
-  __m256i acc[kChains];
-  for (auto& a : acc) a = _mm256_setzero_si256();
-  __m256i a = _mm256_set1_epi8(static_cast<char>(seed)), b = _mm256_set1_epi8(static_cast<char>(seed + 1));
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (std::size_t i = 0; i < iters; ++i) {
-    CHORD_BENCH_OPAQUE(a);
-    for (int c = 0; c < kChains; ++c) {
-      const __m256i pairs = _mm256_maddubs_epi16(a, b);      // 32 u8 x s8 -> 16 s16 pair sums
-      const __m256i quads = _mm256_madd_epi16(pairs, ones);  // -> 8 s32
-      acc[c] = _mm256_add_epi32(acc[c], quads);
-    }
-  }
-  for (int c = 1; c < kChains; ++c) acc[0] = _mm256_add_epi32(acc[0], acc[c]);
-  alignas(32) std::int32_t lanes[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[0]);
+  __m256i x[kChainsAvx2];
+  for (int c = 0; c < kChainsAvx2; ++c) x[c] = _mm256_set1_epi8(static_cast<char>(seed + c));
+  const __m256i b = _mm256_set1_epi8(static_cast<char>(seed + 1));
+  for (std::size_t i = 0; i < iters; ++i)
+    for (int c = 0; c < kChainsAvx2; ++c) x[c] = _mm256_maddubs_epi16(x[c], b);
+  for (int c = 1; c < kChainsAvx2; ++c) x[0] = _mm256_add_epi16(x[0], x[c]);
+  alignas(32) std::int16_t lanes[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), x[0]);
   std::int64_t sum = 0;
-  for (std::int32_t v : lanes) sum += v;
+  for (std::int16_t v : lanes) sum += v;
   return sum;
 }
-constexpr double kDotOpsAvx2 = 2.0 * 32 * kChains;  // per trip: 32 MACs per vpmaddubsw chain
+constexpr double kDotOpsAvx2 = 2.0 * 32 * kChainsAvx2;  // per trip: 32 u8 x s8 MACs per vpmaddubsw
 
 __attribute__((target("avx512f"))) double fma_loop_avx512(std::size_t iters, float seed) {
   __m512 acc[kChains];

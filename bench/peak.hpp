@@ -2,8 +2,8 @@
 // row can say how close it gets ("% of peak").
 //
 //   dot:        int8 dot-product instruction throughput, GOPS (2 ops per multiply-accumulate):
-//               vpdpbusd zmm chains on AVX-512 VNNI; vpmaddubsw + vpmaddwd + vpaddd chains on AVX2
-//               (the sequence an AVX2 int8 kernel issues per 32 MACs)
+//               vpdpbusd zmm chains on AVX-512 VNNI; vpmaddubsw ymm chains on AVX2 (the instruction's
+//               throughput: an upper bound, since a kernel also has to accumulate its 16-bit sums)
 //   fma:        fp32 FMA throughput, GFLOPS (vfmadd231ps zmm / ymm), for the fp32-activation rows
 //   read_bw:    streaming read bandwidth, GB/s: a sum over a buffer far larger than the last-level cache,
 //               read as 4 interleaved streams (what a kernel walking several tiles at once gets)

@@ -51,13 +51,22 @@ dirty=$(git -C "$CHORD_ROOT" status --porcelain --untracked-files=no 2>/dev/null
 
 chord_log "running chord_bench (filter '$regex', $repetitions repetitions x ${min_time}s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(chord_now)
+# Sample the load while the suite runs: the report says how busy the machine was.
+load_log="$build/load.log"
+: >"$load_log"
+(while sleep 10; do cut -d' ' -f1 /proc/loadavg; done) >>"$load_log" &
+sampler=$!
+trap 'kill "$sampler" 2>/dev/null || true' EXIT
 "$build/bench/chord_bench" --benchmark_filter="$regex" --benchmark_repetitions="$repetitions" \
     --benchmark_min_time="$min_time" --benchmark_report_aggregates_only=true \
     --benchmark_out="$json" --benchmark_out_format=json \
     --benchmark_context="git_commit=$commit,git_tree_modified=$dirty"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+kill "$sampler" 2>/dev/null || true
+load_during=$(awk '{ s += $1; if ($1 > m) m = $1; n++ }
+                   END { if (n) printf "1-min load average sampled every 10 s: mean %.1f, max %.1f", s / n, m }' "$load_log")
 chord_log "chord_bench took $(chord_elapsed "$start") s; load at the end: $load_after"
 
 /usr/bin/python3 "$CHORD_ROOT/scripts/bench_report.py" "$json" --doc "$doc" --img "$img" \
-    --load-after "$load_after" --compact-json "$compact" --json-name "$(basename "$compact")"
+    --load-after "$load_after" --load-during "$load_during" --compact-json "$compact" --json-name "$(basename "$compact")"
 chord_log "report: $doc"

@@ -88,12 +88,19 @@ def write_compact_json(source, target):
     """The JSON with only what the report reads (context, medians, spreads, the peaks' maxima)."""
     with open(source) as f:
         data = json.load(f)
-    keep = [b for b in data.get("benchmarks", [])
-            if b.get("run_type") != "aggregate" or b.get("aggregate_name") in ("median", "cv")
-            or (b.get("aggregate_name") == "max" and b.get("run_name", "").startswith("peak/"))]
+    keep = []
+    for b in data.get("benchmarks", []):
+        kind = b.get("aggregate_name") if b.get("run_type") == "aggregate" else "run"
+        if kind == "cv":  # only the spread of the time is read
+            b = {k: b[k] for k in ("name", "run_name", "run_type", "aggregate_name", "repetitions", "cpu_time",
+                                   "real_time") if k in b}
+        if kind in ("run", "median", "cv") or (kind == "max" and b.get("run_name", "").startswith("peak/")):
+            keep.append(b)
     with open(target, "w") as f:
-        json.dump({"context": data.get("context", {}), "benchmarks": keep}, f, indent=1)
-        f.write("\n")
+        # One benchmark per line: small, and still diffable between runs.
+        f.write('{"context": ' + json.dumps(data.get("context", {})) + ',\n "benchmarks": [\n')
+        f.write(",\n".join(json.dumps(b, separators=(",", ":")) for b in keep))
+        f.write("\n]}\n")
 
 
 def peaks_of(context, rows):
@@ -196,7 +203,7 @@ def md_table(header, lines):
 
 # --- sections -------------------------------------------------------------------------------------
 
-def run_section(context, rows, load_after, json_name):
+def run_section(context, rows, load_after, load_during, json_name):
     ratios = [r["real"] / r["time"] for r in rows.values() if r.get("time", 0) > 0]
     ratio = statistics.median(ratios) if ratios else float("nan")
     load = context.get("load_avg", [])
@@ -216,7 +223,8 @@ def run_section(context, rows, load_after, json_name):
                    + (" with uncommitted changes" if context.get("git_tree_modified") == "yes" else "")),
         ("Date", context.get("date", "?")),
         ("Load average", f"{' / '.join(f'{x:.2f}' for x in load)} (1/5/15 min) at the start"
-                         + (f"; {load_after} at the end" if load_after else "")),
+                         + (f"; {load_after} at the end" if load_after else "")
+                         + (f"; {load_during}" if load_during else "")),
         ("Median real / CPU time", f"{ratio:.2f} over {len(rows)} rows (1.00 = the process had a core to itself)"),
         ("Repetitions", f"{context.get('repetitions', '?')} per row; median spread (coefficient of variation) "
                         + (f"{100 * context['median_cv']:.1f} %" if "median_cv" in context else "?")),
@@ -233,7 +241,7 @@ def peak_section(peaks, rows):
             continue
         probe, isa = m.groups()
         if probe == "dot":
-            what, value = f"int8 dot products ({'vpdpbusd zmm' if isa == 'avx512_vnni' else 'vpmaddubsw + vpmaddwd + vpaddd'})", f"{row['GOPS']:.1f} GOPS"
+            what, value = f"int8 dot products ({'vpdpbusd zmm' if isa == 'avx512_vnni' else 'vpmaddubsw ymm'})", f"{row['GOPS']:.1f} GOPS"
         elif probe == "fma":
             what, value = f"fp32 FMA ({'zmm' if isa == 'avx512_vnni' else 'ymm'})", f"{row['GOPS']:.1f} GFLOPS"
         else:
@@ -534,6 +542,7 @@ def main():
     parser.add_argument("--doc", required=True, help="markdown file to write (text above the marker is kept)")
     parser.add_argument("--img", required=True, help="folder for the PNG plots")
     parser.add_argument("--load-after", default="", help="load average at the end of the run (text)")
+    parser.add_argument("--load-during", default="", help="load while the suite ran (text)")
     parser.add_argument("--json-name", default=None, help="how to name the JSON in the document")
     parser.add_argument("--compact-json", default=None,
                         help="also write the JSON reduced to what the report reads (medians, peaks) here")
@@ -548,7 +557,7 @@ def main():
     tables = tables_in(rows, context)
     doc_dir = os.path.dirname(os.path.abspath(args.doc))
 
-    sections = [run_section(context, rows, args.load_after, args.json_name or os.path.basename(args.json)),
+    sections = [run_section(context, rows, args.load_after, args.load_during, args.json_name or os.path.basename(args.json)),
                 peak_section(peaks, rows),
                 targets_section(rows, peaks, tables)]
     for title, stem, shapes in GROUPS:
