@@ -30,6 +30,10 @@ endfunction()
 chord_find_header_dir(CHORD_XSIMD_INCLUDE_DIR xsimd/xsimd.hpp xsimd)
 chord_find_header_dir(CHORD_HWY_INCLUDE_DIR hwy/highway.h hwy)
 chord_find_header_dir(CHORD_CATCH2_INCLUDE_DIR catch2/catch.hpp catch2)
+# Header-only tools of the chord program. Set here (normal variables), a later
+# find_path(CHORD_CLI11_INCLUDE_DIR ...) keeps this value, so cross builds reach them too.
+chord_find_header_dir(CHORD_CLI11_INCLUDE_DIR CLI/CLI.hpp CLI)
+chord_find_header_dir(CHORD_JSON_INCLUDE_DIR nlohmann/json.hpp nlohmann)
 
 # libhwy (Highway's dynamic dispatch). In a cross build it must be the target's library: Debian's
 # libhwy-dev:arm64 puts it in /usr/lib/<target triple>, outside the toolchain's find root, so when the
@@ -55,4 +59,9 @@ endif()
 message(STATUS "chord: xsimd headers: ${CHORD_XSIMD_INCLUDE_DIR}")
 message(STATUS "chord: highway headers: ${CHORD_HWY_INCLUDE_DIR}, library: ${CHORD_HWY_LIBRARY}")
 message(STATUS "chord: catch2 headers: ${CHORD_CATCH2_INCLUDE_DIR}")
-message(STATUS "chord: cpuinfo: ${CHORD_CPUINFO_FOUND} (${CHORD_CPUINFO_LIBRARY})")
+message(STATUS "chord: CLI11 headers: ${CHORD_CLI11_INCLUDE_DIR}, nlohmann-json headers: ${CHORD_JSON_INCLUDE_DIR}")
+if(CMAKE_CROSSCOMPILING)
+  message(STATUS "chord: cpuinfo: not used in a cross build")
+else()
+  message(STATUS "chord: cpuinfo: ${CHORD_CPUINFO_FOUND} (${CHORD_CPUINFO_LIBRARY})")
+endif()
