@@ -11,6 +11,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include "chord/backends/xsimd/attention.hpp"
 #include "chord/backends/xsimd/gemm.hpp"
 #include "chord/backends/xsimd/tables.hpp"
 
@@ -20,6 +21,7 @@
 
 namespace chord::backends::xsimd {
 
-KernelTable kernel_table_avx512_vnni() { return kernel_table<isa::avx512_vnni>(); }
+// The gemms (gemm.hpp) plus quantize_rows, the fp32 row ops and attention (rowops.hpp, attention.hpp).
+KernelTable kernel_table_avx512_vnni() { return with_row_kernels<isa::avx512_vnni>(kernel_table<isa::avx512_vnni>()); }
 
 }  // namespace chord::backends::xsimd

@@ -12,6 +12,21 @@
 
 namespace chord::backends::xsimd {
 
-KernelTable kernel_table_neon_dotprod() { return kernel_table<isa::neon_dotprod>(); }
+// The gemms use sdot; quantize_rows, the fp32 row ops and attention have nothing for dotprod to
+// speed up: they are the neon unit's own kernels (instantiated once, in neon.cpp, with the baseline
+// flags, so no xsimd math template is compiled twice under different flags; see common.hpp).
+KernelTable kernel_table_neon_dotprod() {
+  KernelTable table = kernel_table<isa::neon_dotprod>();
+  const KernelTable neon = kernel_table_neon();
+  table.quantize_rows = neon.quantize_rows;
+  table.layernorm = neon.layernorm;
+  table.softmax = neon.softmax;
+  table.relu = neon.relu;
+  table.gelu = neon.gelu;
+  table.add = neon.add;
+  table.attention = neon.attention;
+  table.attention_row = neon.attention_row;
+  return table;
+}
 
 }  // namespace chord::backends::xsimd

@@ -296,8 +296,8 @@ CHORD_HWY_ATTR void F32RowBlock(const float* const* rows, std::size_t k, const s
   }
 }
 
-// w{Bits} gemm with fp32 activations. x: [m, k] (row stride ldx, read up to k only), w: [n, k]
-// packed, out.y: [m, ldy] at columns out.column(r). See GemmF32Fn.
+// w{Bits} gemm with fp32 activations. x: [m, k] (row stride ldx, read up to k only; rows may overlap),
+// w: [n, k] packed, out.y: [m, ldy] at columns out.column(r). See GemmF32Fn.
 template <int Bits>
 CHORD_HWY_ATTR void GemmF32(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix& w,
                             const GemmOutput& out) {
@@ -305,7 +305,7 @@ CHORD_HWY_ATTR void GemmF32(const float* x, std::size_t ldx, std::size_t m, cons
   if (m == 0 || w.rows() == 0) return;
   const std::size_t k = w.cols();
   CHORD_CHECK(x != nullptr || k == 0, "highway gemm_f32: no activations");
-  CHORD_CHECK(m == 1 || ldx >= k, "highway gemm_f32: row stride ", ldx, " is shorter than k ", k);
+  // Any row stride: rows may overlap (ldx < k), as Caser's convolution windows do (ops/conv.hpp).
   CHORD_CHECK(out.y != nullptr, "highway gemm_f32: no output buffer");
   const DF df;
   const std::size_t lanes = hn::Lanes(df);

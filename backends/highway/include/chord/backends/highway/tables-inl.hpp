@@ -18,7 +18,9 @@
 #define CHORD_BACKENDS_HIGHWAY_TABLES_INL_HPP_
 #endif
 
+#include "chord/backends/highway/attention-inl.hpp"
 #include "chord/backends/highway/gemm-inl.hpp"
+#include "chord/backends/highway/rowops-inl.hpp"
 #include "chord/ops/isa.hpp"
 #include "chord/ops/kernel_table.hpp"
 
@@ -38,10 +40,25 @@ inline constexpr Isa kTableIsa = Isa::neon;
 inline constexpr Isa kTableIsa = Isa::sve;
 #endif
 
-inline constexpr KernelTable kKernelTable{kTableIsa,
-                                          "highway",
-                                          {&GemmS8<8>, &GemmS8<4>, &GemmS8<2>},
-                                          {&GemmF32<8>, &GemmF32<4>, &GemmF32<2>}};
+// The gemms (gemm-inl.hpp), quantize_rows and the fp32 row ops (rowops-inl.hpp), attention
+// (attention-inl.hpp). Built in a constexpr function: addresses only, nothing runs.
+constexpr KernelTable MakeKernelTable() {
+  KernelTable table;
+  table.isa = kTableIsa;
+  table.backend = "highway";
+  table.gemm_s8 = {&GemmS8<8>, &GemmS8<4>, &GemmS8<2>};
+  table.gemm_f32 = {&GemmF32<8>, &GemmF32<4>, &GemmF32<2>};
+  table.quantize_rows = &QuantizeRows;
+  table.layernorm = &LayerNorm;
+  table.softmax = &Softmax;
+  table.relu = &Relu;
+  table.gelu = &Gelu;
+  table.add = &ResidualAdd;
+  table.attention = &Attention;
+  table.attention_row = &AttentionRow;
+  return table;
+}
+inline constexpr KernelTable kKernelTable = MakeKernelTable();
 
 }  // namespace chord::backends::highway::CHORD_HWY_VARIANT::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

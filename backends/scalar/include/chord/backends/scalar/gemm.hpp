@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "chord/backends/scalar/attention.hpp"
+#include "chord/backends/scalar/rowops.hpp"
 #include "chord/ops/kernel_table.hpp"
 
 namespace chord::backends::scalar {
@@ -86,6 +88,14 @@ inline KernelTable kernel_table() {
   table.backend = "scalar";
   table.gemm_s8 = {&gemm_s8<8>, &gemm_s8<4>, &gemm_s8<2>};
   table.gemm_f32 = {&gemm_f32<8>, &gemm_f32<4>, &gemm_f32<2>};
+  table.quantize_rows = &quantize_rows;  // rowops.hpp
+  table.layernorm = &layernorm;
+  table.softmax = &softmax;
+  table.relu = &relu;
+  table.gelu = &gelu;
+  table.add = &add;
+  table.attention = &attention;  // attention.hpp
+  table.attention_row = &attention_row;
   return table;
 }
 

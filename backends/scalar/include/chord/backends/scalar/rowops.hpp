@@ -1,0 +1,132 @@
+// chord/backends/scalar/rowops.hpp: the portable row kernels (quantize_rows, layernorm, softmax, ReLU,
+// GELU, residual add) of the `Isa::scalar` table: see the Fn types in chord/ops/kernel_table.hpp.
+//
+// They compute what the SIMD kernels compute, in the same order where it matters (fp32 two-pass
+// layernorm, fp32 exp and sum for softmax, the GELU scheme of ops/normal_tail.hpp), one element at a
+// time: the readable template for a new ISA and the fallback on CPUs without one. The oracle stays
+// ref/ (double accumulations, exact erfc), which the tests compare against within derived bounds.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "chord/ops/kernel_table.hpp"
+#include "chord/ops/normal_tail.hpp"
+
+namespace chord::backends::scalar {
+
+// See QuantizeRowsFn. The steps are core/activations.hpp's, without the exception: a non-finite value
+// is reported by returning its row.
+inline std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
+                                 std::size_t stride, float* scales, std::int32_t* sums) {
+  for (std::size_t r = 0; r < m; ++r) {
+    const float* xr = x + r * ldx;
+    std::int8_t* cr = codes + r * stride;
+    float max_abs = 0.0f;
+    for (std::size_t j = 0; j < k; ++j) {
+      if (!std::isfinite(xr[j])) return r;
+      max_abs = std::fmax(max_abs, std::fabs(xr[j]));
+    }
+    const float inv = 127.0f / max_abs;
+    std::int32_t sum = 0;
+    if (std::isfinite(inv)) {
+      for (std::size_t j = 0; j < k; ++j) {
+        const float q = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(xr[j] * inv)));
+        cr[j] = static_cast<std::int8_t>(q);
+        sum += static_cast<std::int32_t>(q);
+      }
+    } else {
+      for (std::size_t j = 0; j < k; ++j) cr[j] = 0;
+    }
+    for (std::size_t j = k; j < stride; ++j) cr[j] = 0;
+    scales[r] = std::isfinite(inv) ? max_abs / 127.0f : 0.0f;
+    sums[r] = sum;
+  }
+  return m;
+}
+
+// See LayerNormFn. fp32, two passes (mean, then squared deviations), as the SIMD kernels.
+inline void layernorm(const float* x, std::size_t m, std::size_t d, const float* gamma, const float* beta, float eps,
+                      float* y) {
+  for (std::size_t i = 0; i < m; ++i) {
+    const float* xr = x + i * d;
+    float* yr = y + i * d;
+    float sum = 0.0f;
+    for (std::size_t j = 0; j < d; ++j) sum += xr[j];
+    const float mean = sum / static_cast<float>(d);
+    float squares = 0.0f;
+    for (std::size_t j = 0; j < d; ++j) squares += (xr[j] - mean) * (xr[j] - mean);
+    const float inv_std = 1.0f / std::sqrt(squares / static_cast<float>(d) + eps);
+    for (std::size_t j = 0; j < d; ++j) {
+      const float z = (xr[j] - mean) * inv_std;
+      yr[j] = z * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+    }
+  }
+}
+
+// One row of softmax over n entries, in place allowed: weights exp(x - max) / sum (fp32), -inf -> 0,
+// no finite entry -> zeros; otherwise a NaN makes every weight NaN (through the sum), as in ref/.
+inline void softmax_row(const float* x, std::size_t n, float* y) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (std::size_t j = 0; j < n; ++j) max = std::fmax(max, x[j]);
+  if (max == -std::numeric_limits<float>::infinity()) {
+    for (std::size_t j = 0; j < n; ++j) y[j] = 0.0f;
+    return;
+  }
+  float sum = 0.0f;
+  for (std::size_t j = 0; j < n; ++j) {
+    y[j] = std::exp(x[j] - max);
+    sum += y[j];
+  }
+  const float inv = 1.0f / sum;
+  for (std::size_t j = 0; j < n; ++j) y[j] *= inv;
+}
+
+// See SoftmaxFn.
+inline void softmax(const float* x, std::size_t m, std::size_t n, bool causal, float* y) {
+  for (std::size_t i = 0; i < m; ++i) {
+    const std::size_t count = causal && i + 1 < n ? i + 1 : n;
+    softmax_row(x + i * n, count, y + i * n);
+    for (std::size_t j = count; j < n; ++j) y[i * n + j] = 0.0f;
+  }
+}
+
+// ReLU that keeps NaN (ref::relu): x <= 0 -> +0, anything else (NaN included) passes.
+inline void relu(const float* x, std::size_t n, float* y) {
+  for (std::size_t j = 0; j < n; ++j) y[j] = x[j] <= 0.0f ? 0.0f : x[j];
+}
+
+// T(a) = Phi(-a) for a = |x| >= 0, the scheme of ops/normal_tail.hpp.
+inline float normal_tail(float a) {
+  namespace nt = chord::ops::normal_tail;
+  if (a >= nt::kTailZero) return 0.0f;
+  if (a < nt::kSmallLimit) {
+    const float u = a * a;
+    float p = nt::kP[0];
+    for (int i = 1; i < nt::kPCount; ++i) p = std::fma(p, u, nt::kP[i]);
+    return 0.5f - a * p;
+  }
+  const float t = 1.0f / (1.0f + nt::kTScale * a);
+  float q = nt::kQ[0];
+  for (int i = 1; i < nt::kQCount; ++i) q = std::fma(q, t, nt::kQ[i]);
+  const float hi = a * a, lo = std::fma(a, a, -hi);  // a^2 = hi + lo exactly
+  const float gauss = std::exp(-0.5f * hi) * (1.0f - 0.5f * lo);
+  return gauss * (t * q);
+}
+
+// GELU (erf form) through the normal tail: x * T(|x|) for x < 0, x * (1 - T(|x|)) otherwise.
+inline void gelu(const float* x, std::size_t n, float* y) {
+  for (std::size_t j = 0; j < n; ++j) {
+    const float v = x[j], tail = normal_tail(std::fabs(v));
+    y[j] = v < 0.0f ? v * tail : v * (1.0f - tail);
+  }
+}
+
+// Residual add: y = x + r.
+inline void add(const float* x, const float* r, std::size_t n, float* y) {
+  for (std::size_t j = 0; j < n; ++j) y[j] = x[j] + r[j];
+}
+
+}  // namespace chord::backends::scalar

@@ -1,0 +1,335 @@
+// chord/backends/xsimd/rowops.hpp: the xsimd backend's row kernels, one template per ISA tag:
+//   quantize_rows<Tag>   fp32 rows -> int8 codes, bit-identical to core/activations.hpp
+//   layernorm<Tag>, softmax<Tag>, relu<Tag>, gelu<Tag>, add<Tag>   fp32 (contracts: kernel_table.hpp)
+//
+// Every loop runs whole registers, then one partial register for the tail: the tail's values are
+// copied into a register-sized buffer padded with a neutral value (0 for sums, -inf for a max or an
+// exp, the row's mean for deviations), so the tail goes through the very same vector code (a GELU or
+// an exp never depends on where an element sits in its row) and nothing is read past the row.
+// exp is xsimd's (1 ulp); GELU follows ops/normal_tail.hpp. Per-ISA intrinsics appear only where
+// xsimd 8.1 falls short: rounding to int32 ties-to-even (its generic nearbyint_as_int rounds half away
+// from zero under GCC for AVX-512) and narrowing int32 codes to int8.
+// ODR: every function is a template on the chord ISA tag (common.hpp's rule); the neon_dotprod table
+// reuses the neon unit's row kernels (dispatch/neon_dotprod.cpp) rather than compiling them twice.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "chord/backends/xsimd/common.hpp"
+#include "chord/backends/xsimd/gemm.hpp"
+#include "chord/ops/normal_tail.hpp"
+
+namespace chord::backends::xsimd {
+
+namespace row_detail {
+
+template <class Tag>
+using FloatBatch = ::xsimd::batch<float, arch_t<Tag>>;
+template <class Tag>
+using IntBatch = ::xsimd::batch<std::int32_t, arch_t<Tag>>;
+
+// n < lanes floats from p, `fill` in the other lanes.
+template <class Tag>
+inline FloatBatch<Tag> load_partial(const float* p, std::size_t n, float fill) {
+  alignas(64) float buffer[FloatBatch<Tag>::size];
+  for (std::size_t i = 0; i < FloatBatch<Tag>::size; ++i) buffer[i] = i < n ? p[i] : fill;
+  return FloatBatch<Tag>::load_aligned(buffer);
+}
+// The first n < lanes lanes of v to p.
+template <class Tag>
+inline void store_partial(const FloatBatch<Tag>& v, float* p, std::size_t n) {
+  alignas(64) float buffer[FloatBatch<Tag>::size];
+  v.store_aligned(buffer);
+  for (std::size_t i = 0; i < n; ++i) p[i] = buffer[i];
+}
+
+// y[j] = f(x[j]) for j < n over whole registers, the tail padded with `fill`.
+template <class Tag, class F>
+inline void map(const float* x, std::size_t n, float* y, float fill, F&& f) {
+  using B = FloatBatch<Tag>;
+  std::size_t j = 0;
+  for (; j + B::size <= n; j += B::size) f(B::load_unaligned(x + j)).store_unaligned(y + j);
+  if (j < n) store_partial<Tag>(f(load_partial<Tag>(x + j, n - j, fill)), y + j, n - j);
+}
+
+template <class Tag>
+inline float reduce_max(const FloatBatch<Tag>& v) {
+  alignas(64) float lanes[FloatBatch<Tag>::size];
+  v.store_aligned(lanes);
+  float max = lanes[0];
+  for (std::size_t i = 1; i < FloatBatch<Tag>::size; ++i) max = std::fmax(max, lanes[i]);
+  return max;
+}
+template <class Tag>
+inline std::int32_t reduce_max(const IntBatch<Tag>& v) {
+  alignas(64) std::int32_t lanes[IntBatch<Tag>::size];
+  v.store_aligned(lanes);
+  std::int32_t max = lanes[0];
+  for (std::size_t i = 1; i < IntBatch<Tag>::size; ++i) max = lanes[i] > max ? lanes[i] : max;
+  return max;
+}
+template <class Tag>
+inline std::int32_t reduce_add(const IntBatch<Tag>& v) {
+  alignas(64) std::int32_t lanes[IntBatch<Tag>::size];
+  v.store_aligned(lanes);
+  std::int32_t sum = 0;
+  for (std::size_t i = 0; i < IntBatch<Tag>::size; ++i) sum += lanes[i];
+  return sum;
+}
+
+// Round to the nearest int32, ties to even (the default rounding mode; as std::nearbyint).
+template <class Tag>
+inline IntBatch<Tag> round_to_int(const FloatBatch<Tag>& v) {
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  if constexpr (std::is_same_v<Tag, isa::avx512_vnni>) return IntBatch<Tag>(_mm512_cvtps_epi32(v));
+#endif
+#if defined(CHORD_XSIMD_AVX2)
+  if constexpr (std::is_same_v<Tag, isa::avx2>) return IntBatch<Tag>(_mm256_cvtps_epi32(v));
+#endif
+#if defined(CHORD_XSIMD_NEON)
+  if constexpr (std::is_same_v<Tag, isa::neon> || std::is_same_v<Tag, isa::neon_dotprod>)
+    return IntBatch<Tag>(vcvtnq_s32_f32(v));
+#endif
+}
+
+// The lanes of q (each in [-127, 127]) as int8 to dst[0 .. lanes).
+template <class Tag>
+inline void store_codes(const IntBatch<Tag>& q, std::int8_t* dst) {
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  if constexpr (std::is_same_v<Tag, isa::avx512_vnni>) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtepi32_epi8(q));
+    return;
+  }
+#endif
+#if defined(CHORD_XSIMD_AVX2)
+  if constexpr (std::is_same_v<Tag, isa::avx2>) {
+    // packs works within 128-bit halves: bytes 0-3 of each half hold lanes 0-3 and 4-7.
+    const __m256i words = _mm256_packs_epi32(q, q);
+    const __m256i bytes = _mm256_packs_epi16(words, words);
+    const std::int32_t low = _mm_cvtsi128_si32(_mm256_castsi256_si128(bytes));
+    const std::int32_t high = _mm_cvtsi128_si32(_mm256_extracti128_si256(bytes, 1));
+    std::memcpy(dst, &low, 4);
+    std::memcpy(dst + 4, &high, 4);
+    return;
+  }
+#endif
+#if defined(CHORD_XSIMD_NEON)
+  if constexpr (std::is_same_v<Tag, isa::neon> || std::is_same_v<Tag, isa::neon_dotprod>) {
+    const int16x4_t words = vmovn_s32(q);
+    const int8x8_t bytes = vmovn_s16(vcombine_s16(words, words));
+    const std::int32_t four = vget_lane_s32(vreinterpret_s32_s8(bytes), 0);
+    std::memcpy(dst, &four, 4);
+    return;
+  }
+#endif
+}
+
+// GELU of one register through the normal tail T(|x|) (ops/normal_tail.hpp).
+template <class Tag>
+inline FloatBatch<Tag> gelu(const FloatBatch<Tag>& x) {
+  namespace nt = chord::ops::normal_tail;
+  using B = FloatBatch<Tag>;
+  const B a = ::xsimd::min(::xsimd::abs(x), B(nt::kTailZero));  // clamped: a^2 stays finite
+  const B u = a * a;
+  B p(nt::kP[0]);
+  for (int i = 1; i < nt::kPCount; ++i) p = fused_multiply_add<Tag>(p, u, B(nt::kP[i]));
+  const B small = B(0.5f) - a * p;
+  const B t = B(1.0f) / (B(1.0f) + B(nt::kTScale) * a);
+  B q(nt::kQ[0]);
+  for (int i = 1; i < nt::kQCount; ++i) q = fused_multiply_add<Tag>(q, t, B(nt::kQ[i]));
+  const B lo = fused_multiply_add<Tag>(a, a, -u);  // a^2 = u + lo exactly
+  const B gauss = ::xsimd::exp(B(-0.5f) * u) * (B(1.0f) - B(0.5f) * lo);
+  B tail = ::xsimd::select(a < B(nt::kSmallLimit), small, gauss * (t * q));
+  tail = ::xsimd::select(a >= B(nt::kTailZero), B(0.0f), tail);
+  return ::xsimd::select(x < B(0.0f), x * tail, x * (B(1.0f) - tail));
+}
+
+}  // namespace row_detail
+
+// See QuantizeRowsFn. The largest |x| of a row is found as the largest integer of the sign-cleared
+// bit patterns: for finite floats that order is the order of magnitudes, and any pattern above
+// FLT_MAX's is an infinity or a NaN, so one integer max both finds the scale and detects bad input.
+template <class Tag>
+std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
+                          std::size_t stride, float* scales, std::int32_t* sums) {
+  using B = row_detail::FloatBatch<Tag>;
+  using I = row_detail::IntBatch<Tag>;
+  constexpr std::size_t kLanes = B::size;
+  constexpr std::int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX's bits
+  const I magnitude_mask(0x7fffffff);
+  for (std::size_t r = 0; r < m; ++r) {
+    const float* xr = x + r * ldx;
+    std::int8_t* cr = codes + r * stride;
+    I max_bits(0);
+    std::size_t j = 0;
+    for (; j + kLanes <= k; j += kLanes)
+      max_bits = ::xsimd::max(max_bits, ::xsimd::bitwise_cast<I>(B::load_unaligned(xr + j)) & magnitude_mask);
+    if (j < k)
+      max_bits = ::xsimd::max(max_bits, ::xsimd::bitwise_cast<I>(row_detail::load_partial<Tag>(xr + j, k - j, 0.0f)) &
+                                            magnitude_mask);
+    const std::int32_t largest = row_detail::reduce_max<Tag>(max_bits);
+    if (largest > kMaxFinite) return r;
+    float max_abs;
+    std::memcpy(&max_abs, &largest, sizeof max_abs);
+    const float inv = 127.0f / max_abs;
+    if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
+      std::memset(cr, 0, stride);
+      scales[r] = 0.0f;
+      sums[r] = 0;
+      continue;
+    }
+    // Clamping before rounding equals core's clamping after it: the bounds are integers.
+    const B scale(inv), low(-127.0f), high(127.0f);
+    I sum(0);
+    j = 0;
+    for (; j + kLanes <= k; j += kLanes) {
+      const I q = row_detail::round_to_int<Tag>(::xsimd::min(high, ::xsimd::max(low, B::load_unaligned(xr + j) * scale)));
+      sum += q;
+      row_detail::store_codes<Tag>(q, cr + j);
+    }
+    if (j < k) {
+      const B tail = row_detail::load_partial<Tag>(xr + j, k - j, 0.0f);
+      const I q = row_detail::round_to_int<Tag>(::xsimd::min(high, ::xsimd::max(low, tail * scale)));
+      sum += q;  // padding lanes are 0
+      std::int8_t bytes[kLanes];
+      row_detail::store_codes<Tag>(q, bytes);
+      std::memcpy(cr + j, bytes, k - j);
+    }
+    if (stride > k) std::memset(cr + k, 0, stride - k);
+    scales[r] = max_abs / 127.0f;
+    sums[r] = row_detail::reduce_add<Tag>(sum);
+  }
+  return m;
+}
+
+// See LayerNormFn: fp32, two passes (sum, then squared deviations from the mean), two accumulators.
+template <class Tag>
+void layernorm(const float* x, std::size_t m, std::size_t d, const float* gamma, const float* beta, float eps,
+               float* y) {
+  using B = row_detail::FloatBatch<Tag>;
+  constexpr std::size_t kLanes = B::size;
+  for (std::size_t i = 0; i < m; ++i) {
+    const float* xr = x + i * d;
+    float* yr = y + i * d;
+    B s0(0.0f), s1(0.0f);
+    std::size_t j = 0;
+    for (; j + 2 * kLanes <= d; j += 2 * kLanes) {
+      s0 += B::load_unaligned(xr + j);
+      s1 += B::load_unaligned(xr + j + kLanes);
+    }
+    for (; j + kLanes <= d; j += kLanes) s0 += B::load_unaligned(xr + j);
+    if (j < d) s1 += row_detail::load_partial<Tag>(xr + j, d - j, 0.0f);
+    const float mean = ::xsimd::hadd(s0 + s1) / static_cast<float>(d);
+
+    const B vmean(mean);
+    B q0(0.0f), q1(0.0f);
+    j = 0;
+    for (; j + 2 * kLanes <= d; j += 2 * kLanes) {
+      const B e0 = B::load_unaligned(xr + j) - vmean, e1 = B::load_unaligned(xr + j + kLanes) - vmean;
+      q0 = fused_multiply_add<Tag>(e0, e0, q0);
+      q1 = fused_multiply_add<Tag>(e1, e1, q1);
+    }
+    for (; j + kLanes <= d; j += kLanes) {
+      const B e = B::load_unaligned(xr + j) - vmean;
+      q0 = fused_multiply_add<Tag>(e, e, q0);
+    }
+    if (j < d) {
+      const B e = row_detail::load_partial<Tag>(xr + j, d - j, mean) - vmean;  // padding: mean - mean = 0
+      q1 = fused_multiply_add<Tag>(e, e, q1);
+    }
+    const float var = ::xsimd::hadd(q0 + q1) / static_cast<float>(d);
+    const B inv_std(1.0f / std::sqrt(var + eps));
+
+    const auto normalize = [&](const B& xv, const B& g, const B& b) { return (xv - vmean) * inv_std * g + b; };
+    j = 0;
+    for (; j + kLanes <= d; j += kLanes) {
+      const B g = gamma ? B::load_unaligned(gamma + j) : B(1.0f), b = beta ? B::load_unaligned(beta + j) : B(0.0f);
+      normalize(B::load_unaligned(xr + j), g, b).store_unaligned(yr + j);
+    }
+    if (j < d) {
+      const std::size_t n = d - j;
+      const B g = gamma ? row_detail::load_partial<Tag>(gamma + j, n, 1.0f) : B(1.0f);
+      const B b = beta ? row_detail::load_partial<Tag>(beta + j, n, 0.0f) : B(0.0f);
+      row_detail::store_partial<Tag>(normalize(row_detail::load_partial<Tag>(xr + j, n, 0.0f), g, b), yr + j, n);
+    }
+  }
+}
+
+// One softmax row (in place allowed): exp(x - max) with xsimd's exp, fp32 sum, one reciprocal.
+// NaN as in the reference: the max ignores NaN (fmax); a row without a finite entry gives zeros, and
+// otherwise a NaN anywhere makes the whole row NaN. xsimd's exp(NaN) is not NaN and a SIMD max may
+// keep or drop a NaN, so the first pass tracks NaNs itself.
+template <class Tag>
+void softmax_row(const float* x, std::size_t n, float* y) {
+  using B = row_detail::FloatBatch<Tag>;
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  const B minus_inf(kMinusInf);
+  B vmax = minus_inf;
+  auto nan = ::xsimd::isnan(vmax);  // all false (xsimd 8.1's != is ordered on AVX-512: false for NaN)
+  std::size_t j = 0;
+  for (; j + B::size <= n; j += B::size) {
+    const B v = B::load_unaligned(x + j);
+    const auto v_nan = ::xsimd::isnan(v);
+    vmax = ::xsimd::max(vmax, ::xsimd::select(v_nan, minus_inf, v));
+    nan = nan | v_nan;
+  }
+  if (j < n) {
+    const B v = row_detail::load_partial<Tag>(x + j, n - j, kMinusInf);
+    const auto v_nan = ::xsimd::isnan(v);
+    vmax = ::xsimd::max(vmax, ::xsimd::select(v_nan, minus_inf, v));
+    nan = nan | v_nan;
+  }
+  const float max = row_detail::reduce_max<Tag>(vmax);
+  if (max == kMinusInf || ::xsimd::any(nan)) {  // no key at all (or n = 0): zeros, not 0 / 0
+    const float fill = max == kMinusInf ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+    for (j = 0; j < n; ++j) y[j] = fill;
+    return;
+  }
+  const B shift(max);
+  B sum(0.0f);
+  row_detail::map<Tag>(x, n, y, kMinusInf, [&](const B& v) {  // padding: exp(-inf) = 0
+    const B e = ::xsimd::exp(v - shift);
+    sum += e;
+    return e;
+  });
+  const B inv(1.0f / ::xsimd::hadd(sum));
+  row_detail::map<Tag>(y, n, y, 0.0f, [&](const B& v) { return v * inv; });
+}
+
+// See SoftmaxFn.
+template <class Tag>
+void softmax(const float* x, std::size_t m, std::size_t n, bool causal, float* y) {
+  for (std::size_t i = 0; i < m; ++i) {
+    const std::size_t count = causal && i + 1 < n ? i + 1 : n;
+    softmax_row<Tag>(x + i * n, count, y + i * n);
+    for (std::size_t j = count; j < n; ++j) y[i * n + j] = 0.0f;
+  }
+}
+
+// ReLU keeping NaN: a lane is zeroed only when x <= 0 (false for NaN).
+template <class Tag>
+void relu(const float* x, std::size_t n, float* y) {
+  using B = row_detail::FloatBatch<Tag>;
+  row_detail::map<Tag>(x, n, y, 0.0f, [](const B& v) { return ::xsimd::select(v <= B(0.0f), B(0.0f), v); });
+}
+
+template <class Tag>
+void gelu(const float* x, std::size_t n, float* y) {
+  using B = row_detail::FloatBatch<Tag>;
+  row_detail::map<Tag>(x, n, y, 0.0f, [](const B& v) { return row_detail::gelu<Tag>(v); });
+}
+
+template <class Tag>
+void add(const float* x, const float* r, std::size_t n, float* y) {
+  using B = row_detail::FloatBatch<Tag>;
+  std::size_t j = 0;
+  for (; j + B::size <= n; j += B::size) (B::load_unaligned(x + j) + B::load_unaligned(r + j)).store_unaligned(y + j);
+  for (; j < n; ++j) y[j] = x[j] + r[j];
+}
+
+}  // namespace chord::backends::xsimd

@@ -1,0 +1,52 @@
+// chord/ops/activations.hpp: int8 per-row activation quantization through a KernelTable.
+//
+// The same codes, scales and row sums as chord::quantize_rows (core/activations.hpp), bit for bit, from
+// the table's SIMD kernel: it sits in front of every W-A8 product, so it is on the hot path of every
+// quantized layer. `out` is resized, not reallocated, when its buffers are large enough.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "chord/core/activations.hpp"
+#include "chord/core/error.hpp"
+#include "chord/ops/kernel_table.hpp"
+
+namespace chord::ops {
+
+namespace detail {
+// Throws unless the table has the kernel (a hand-built table may hold only the gemms).
+template <class Fn>
+Fn require(Fn fn, const KernelTable& kernels, const char* what) {
+  CHORD_CHECK(fn != nullptr, "kernel table ", isa_name(kernels.isa), "/", kernels.backend, " has no ", what,
+              " kernel");
+  return fn;
+}
+}  // namespace detail
+
+// x: [m, k] fp32 (row stride ldx >= 1; rows may overlap, ldx < k, as Caser's windows) -> out: m rows
+// of k int8 codes padded to a multiple of kMaxGroupK, scales and sums. A non-finite value throws
+// chord::Error naming its row and column, as chord::quantize_rows.
+inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_t m, std::size_t k, std::size_t ldx,
+                          QuantizedRows& out) {
+  const QuantizeRowsFn kernel = detail::require(kernels.quantize_rows, kernels, "quantize_rows");
+  out.m = m, out.k = k, out.stride = round_up(k, kMaxGroupK);
+  out.codes.resize(m * out.stride);
+  out.scales.resize(m);
+  out.sums.resize(m);
+  if (m == 0) return;
+  const std::size_t bad = kernel(x, ldx, m, k, out.codes.data(), out.stride, out.scales.data(), out.sums.data());
+  if (bad < m) {
+    std::size_t column = 0;
+    while (column < k && std::isfinite(x[bad * ldx + column])) ++column;
+    throw Error(chord::detail::error_message("quantize_rows: activation (", bad, ", ", column, ") is not finite"));
+  }
+}
+
+inline QuantizedRows quantize_rows(const KernelTable& kernels, const float* x, std::size_t m, std::size_t k) {
+  QuantizedRows out;
+  quantize_rows(kernels, x, m, k, k, out);
+  return out;
+}
+
+}  // namespace chord::ops
