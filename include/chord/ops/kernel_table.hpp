@@ -44,7 +44,8 @@ struct GemmOutput {
 using GemmS8Fn = void (*)(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out);
 
 // The fp32 path:  y[i][column(r)] = w.scales()[r] * sum_j x[i][j] * q[r][j] + bias[column(r)].
-// x: [m, w.cols()] with row stride ldx; x is read only up to w.cols() (no padding needed).
+// x: [m, w.cols()] with row stride ldx; x is read only up to w.cols() (no padding needed). Rows may
+// overlap (ldx < w.cols()): Caser's convolution windows are rows of h*d floats at stride d.
 using GemmF32Fn = void (*)(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix& w,
                            const GemmOutput& out);
 
