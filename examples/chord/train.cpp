@@ -1,5 +1,6 @@
 // examples/chord/train.cpp: `chord train`: train SASRec or Caser, save the model as safetensors.
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -37,6 +38,18 @@ std::string text(double v) {
   return buffer;
 }
 
+template <typename Model>
+void save_checkpoint(const std::string& path, const Model& model, models::Metadata extra, const models::EpochReport& r,
+                     std::size_t batch) {
+  extra["train.epochs"] = std::to_string(r.epoch);
+  extra["train.best_epoch"] = std::to_string(r.epoch);
+  extra["train.batch"] = std::to_string(batch);
+  extra["train.valid_ndcg10"] = text(r.valid.ndcg_10);
+  extra["train.valid_hr10"] = text(r.valid.hr_10);
+  extra["train.checkpoint"] = "1";  // written during training; the final save drops this key
+  models::save_model(path, model, extra);
+}
+
 int run_train(const TrainArgs& a) {
   const LoadedData loaded = load_data(a.data, a.seed);
   const data::LeaveOneOutSplit split = data::leave_one_out(loaded.dataset);
@@ -52,8 +65,14 @@ int run_train(const TrainArgs& a) {
   o.patience = a.patience;
   o.eval_users = a.eval_users;
   Progress progress(stderr_is_terminal());
+  // Each new best validation score is saved at once (atomically): a long run that is stopped still
+  // leaves its best model behind, and the final save below writes the same parameters.
+  std::function<void(const models::EpochReport&)> checkpoint;
   o.on_batch = [&](const models::BatchProgress& p) { progress.batch(p); };
-  o.on_epoch = [&](const models::EpochReport& r) { progress.epoch(r); };
+  o.on_epoch = [&](const models::EpochReport& r) {
+    progress.epoch(r);
+    if (r.best && checkpoint) checkpoint(r);
+  };
 
   models::Metadata extra = loaded.source;
   extra["train.seed"] = std::to_string(a.seed);
@@ -77,6 +96,7 @@ int run_train(const TrainArgs& a) {
                 static_cast<unsigned long long>(o.seed));
     models::SasrecModel model(c);
     model.init(a.seed);
+    checkpoint = [&](const models::EpochReport& r) { save_checkpoint(a.out, model, extra, r, o.batch_size); };
     result = models::train_sasrec(model, split, o);
     extra["train.epochs"] = std::to_string(result.epochs_run);
     extra["train.best_epoch"] = std::to_string(result.best_epoch);
@@ -99,6 +119,7 @@ int run_train(const TrainArgs& a) {
                 double(o.weight_decay), o.threads, static_cast<unsigned long long>(o.seed));
     models::CaserModel model(c);
     model.init(a.seed);
+    checkpoint = [&](const models::EpochReport& r) { save_checkpoint(a.out, model, extra, r, o.batch_size); };
     result = models::train_caser(model, split, o);
     extra["train.epochs"] = std::to_string(result.epochs_run);
     extra["train.best_epoch"] = std::to_string(result.best_epoch);

@@ -351,7 +351,8 @@ inline SafetensorsFile decode_safetensors(const std::uint8_t* bytes, std::size_t
       if (key == "__metadata__") {
         if (have_metadata) json.fail_here("'__metadata__' appears twice");
         have_metadata = true;
-        json.expect('{', "after '__metadata__'");
+        json.expect(':', "after '__metadata__'");
+        json.expect('{', "after '__metadata__':");
         if (!json.consume('}')) {
           do {
             const std::string k = json.string("metadata key");
