@@ -81,6 +81,24 @@ struct Output {
 // The sizes of the brief: ruy's 1..10, 15..17, 31..33, 63..65, and 200.
 const std::vector<std::size_t> kLengths = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 65, 200};
 
+// The first of n outputs (got[i * stride]... rows of `width` at row stride `stride`) farther from the
+// expected value than its tolerance (0: exactly equal; NaN never passes), described; "" if none.
+// One REQUIRE per output instead of one per element keeps the suite fast under qemu.
+std::string first_outside(const float* got, const float* want, const std::vector<double>& tol, std::size_t n,
+                          std::size_t width = 0, std::size_t stride = 0) {
+  if (width == 0) width = stride = n > 0 ? n : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float g = got[i / width * stride + i % width];
+    if (std::fabs(double(g) - double(want[i])) <= tol[i]) continue;
+    std::ostringstream why;
+    why.precision(9);
+    why << "element " << i << " (row " << i / width << ", column " << i % width << ") = " << g << ", expected "
+        << want[i] << ", tolerance " << tol[i];
+    return why.str();
+  }
+  return "";
+}
+
 }  // namespace
 
 TEST_CASE("ops kernels: every usable table has every row kernel", "[kernels][ops]") {
@@ -272,10 +290,8 @@ TEST_CASE("ops: layernorm within the fp32 two-pass bound of the reference", "[ke
           REQUIRE(out.guards_intact(m * d));
           for (std::size_t i = 0; i < m; ++i) {
             const std::vector<double> tol = layernorm_tolerance(&x[i * d], d, gp, bp, eps, &want[i * d]);
-            for (std::size_t j = 0; j < d; ++j) {
-              INFO("(" << i << ", " << j << ") = " << out.data()[i * d + j] << ", reference " << want[i * d + j]);
-              REQUIRE(std::fabs(double(out.data()[i * d + j]) - want[i * d + j]) <= tol[j]);
-            }
+            INFO("row " << i);
+            REQUIRE(first_outside(out.data() + i * d, &want[i * d], tol, d) == "");
           }
           std::vector<float> inplace = x;  // y aliasing x
           ops::layernorm(t, inplace.data(), m, d, gp, bp, eps, inplace.data());
@@ -334,29 +350,22 @@ TEST_CASE("ops: softmax rows (masked, causal, in place) within the fp32 bound", 
           Output out(m * n);
           ops::softmax(t, in.data(), m, n, out.data());
           REQUIRE(out.guards_intact(m * n));
+          std::vector<double> tol(m * n);  // masked entries: 0, exactly
           for (std::size_t i = 0; i < m; ++i)
-            for (std::size_t j = 0; j < n; ++j) {
-              const float got = out.data()[i * n + j], expected = want[i * n + j];
-              INFO("(" << i << ", " << j << ") = " << got << ", reference " << expected);
-              if (x[i * n + j] == -kInf) REQUIRE(got == 0.0f);
-              REQUIRE(std::fabs(double(got) - expected) <= softmax_tolerance(x.data() + i * n, n, j, expected));
-            }
+            for (std::size_t j = 0; j < n; ++j) tol[i * n + j] = softmax_tolerance(x.data() + i * n, n, j, want[i * n + j]);
+          REQUIRE(first_outside(out.data(), want.data(), tol, m * n, n, n) == "");
           // Causal: row i normalizes entries 0..i; the rest are exact zeros.
           Output causal(m * n);
           ops::causal_softmax(t, in.data(), m, n, causal.data());
           REQUIRE(causal.guards_intact(m * n));
           for (std::size_t i = 0; i < m; ++i) {
             const std::size_t count = std::min(n, i + 1);
-            std::vector<float> prefix(count);
+            std::vector<float> prefix(n, 0.0f);  // exact zeros after the causal limit
             ref::softmax_row(x.data() + i * n, count, prefix.data());
-            for (std::size_t j = 0; j < n; ++j) {
-              const float got = causal.data()[i * n + j];
-              if (j >= count) {
-                REQUIRE(got == 0.0f);
-              } else {
-                REQUIRE(std::fabs(double(got) - prefix[j]) <= softmax_tolerance(x.data() + i * n, count, j, prefix[j]));
-              }
-            }
+            std::vector<double> row_tol(n, 0.0);
+            for (std::size_t j = 0; j < count; ++j) row_tol[j] = softmax_tolerance(x.data() + i * n, count, j, prefix[j]);
+            INFO("causal row " << i);
+            REQUIRE(first_outside(causal.data() + i * n, prefix.data(), row_tol, n) == "");
           }
           std::vector<float> inplace = x;
           ops::softmax(t, inplace.data(), m, n, inplace.data());
@@ -584,12 +593,8 @@ TEST_CASE("ops: attention_core (causal, heads, key padding) within the derived b
             Output out(length * d);
             ops::attention_core(t, q.data(), k.data(), v.data(), length, d, heads, pad.view(), out.data());
             REQUIRE(out.guards_intact(length * d));
-            for (std::size_t i = 0; i < length * d; ++i) {
-              INFO("(" << i / d << ", " << i % d << ") = " << out.data()[i] << ", reference " << want[i]
-                       << ", tolerance " << tol[i]);
-              if (tol[i] == 0.0) REQUIRE(out.data()[i] == 0.0f);  // a query with no key: zeros
-              REQUIRE(std::fabs(double(out.data()[i]) - want[i]) <= tol[i]);
-            }
+            // A query with no key has tolerance 0: zeros, exactly.
+            REQUIRE(first_outside(out.data(), want.data(), tol, length * d, d, d) == "");
           }
         }
       }
@@ -709,18 +714,10 @@ TEST_CASE("ops: linear_forward: W-A8 and dense exactly the reference, W-A32 with
               Output y(m * (out + 2));
               ops::linear_forward(t, layer, x.data(), ldx, y.data(), out + 2, m);
               REQUIRE(y.guards_intact(m * (out + 2)));
-              for (std::size_t i = 0; i < m; ++i) {
-                for (std::size_t c = 0; c < out; ++c) {
-                  const float got = y.data()[i * (out + 2) + c], expected = want[i * out + c];
-                  INFO("(" << i << ", " << c << ") = " << got << ", reference " << expected);
-                  if (mode == ref::LinearMode::mixed_f32) {
-                    REQUIRE(std::fabs(double(got) - expected) <= tol[i * out + c]);
-                  } else {
-                    REQUIRE(got == expected);
-                  }
-                }
-                REQUIRE(y.data()[i * (out + 2) + out] == kSentinel);  // the row stride's gap is untouched
-              }
+              const std::vector<double> exact(m * out, 0.0);
+              REQUIRE(first_outside(y.data(), want.data(), mode == ref::LinearMode::mixed_f32 ? tol : exact, m * out, out,
+                                    out + 2) == "");
+              for (std::size_t i = 0; i < m; ++i) REQUIRE(y.data()[i * (out + 2) + out] == kSentinel);  // stride gap
             }
           }
         }
@@ -795,7 +792,7 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
               if (mode == ref::LinearMode::dense_f32) {
                 const std::vector<double> dc = attention_tolerance(q, k, v, length, d, heads, pad);
                 const std::vector<double> tol = output_tolerance(layer.output, context, dc, length);
-                for (std::size_t i = 0; i < length * d; ++i) REQUIRE(std::fabs(double(y.data()[i]) - want[i]) <= tol[i]);
+                REQUIRE(first_outside(y.data(), want.data(), tol, length * d, d, d) == "");
               }
 
               // 3. Decoding token by token with a KV cache gives the full sequence's rows.
@@ -819,8 +816,8 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
                   // One row's int8 quantization or dense product does not depend on the other rows.
                   REQUIRE(std::memcmp(row.data(), &y.data()[step * d], d * sizeof(float)) == 0);
                 } else {
-                  for (std::size_t j = 0; j < d; ++j)
-                    REQUIRE(std::fabs(double(row[j]) - y.data()[step * d + j]) <= step_tol[step * d + j]);
+                  const std::vector<double> tol(step_tol.begin() + step * d, step_tol.begin() + (step + 1) * d);
+                  REQUIRE(first_outside(row.data(), y.data() + step * d, tol, d) == "");
                 }
               }
             }
@@ -894,14 +891,7 @@ TEST_CASE("ops: Caser convolutions: W-A8 and dense exactly the reference, W-A32 
               Output out(size);
               ops::caser_conv(t, filters, in.data(), length, d, out.data());
               REQUIRE(out.guards_intact(size));
-              for (std::size_t i = 0; i < size; ++i) {
-                INFO("output " << i << " = " << out.data()[i] << ", reference " << want[i]);
-                if (mode == ref::LinearMode::mixed_f32) {
-                  REQUIRE(std::fabs(double(out.data()[i]) - want[i]) <= tol[i]);
-                } else {
-                  REQUIRE(out.data()[i] == want[i]);
-                }
-              }
+              REQUIRE(first_outside(out.data(), want.data(), tol, size) == "");  // tol 0 except W-A32
             }
           }
   // Shape errors name the bank, as the reference's do.
