@@ -98,7 +98,7 @@ TEST_CASE("reference mixed gemm, fp32 activations: dense gemm on fake-quantized 
         for (std::size_t i = 0; i < m; ++i)
           for (std::size_t c = 0; c < n; ++c)
             REQUIRE(std::fabs(y[i * n + c] - expected[i * n + c]) <=
-                    dot_tolerance(&x[i * k], &fake[c * k], k) + 4 * FLT_EPSILON * std::fabs(bias[c]));
+                    dot_tolerance(x.data() + i * k, fake.data() + c * k, k) + 4 * FLT_EPSILON * std::fabs(bias[c]));
       }
 }
 
@@ -132,7 +132,7 @@ TEST_CASE("scalar backend kernels equal the reference (w8/w4/w2, a8 and fp32)", 
             std::vector<float> wc(k);
             for (std::size_t j = 0; j < k; ++j) wc[j] = float(mixed.code(c, j)) * mixed.scale(c);
             REQUIRE(std::fabs(y[i * n + c] - y_ref[i * n + c]) <=
-                    dot_tolerance(&x[i * k], wc.data(), k) + 4 * FLT_EPSILON * std::fabs(bias[c]));
+                    dot_tolerance(x.data() + i * k, wc.data(), k) + 4 * FLT_EPSILON * std::fabs(bias[c]));
           }
       }
 }
