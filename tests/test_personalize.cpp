@@ -129,7 +129,7 @@ class PlantedRecommender : public PersonalizableBackbone {
 
   double loss_and_weight_grads(const UserLossRequest& request, const std::vector<const float*>& w_eff,
                                const std::vector<float*>* dw_eff, Workspace& workspace) const override {
-    REQUIRE(w_eff.size() == 2);
+    CHORD_CHECK(w_eff.size() == 2, "planted backbone: 2 layers expected");  // not REQUIRE: worker threads call this
     auto& ws = static_cast<Scratch&>(workspace);
     const int split = request.split == UserSplit::train ? 0 : 1;
     const std::vector<float>& x = inputs_[split].at(request.user);
@@ -409,7 +409,7 @@ TEST_CASE("hypernetworks: layouts, names and every net's backward against finite
     const nn::ParamInfo& info = p.info(id);
     if (info.name.rfind("relax.", 0) == 0) continue;  // not used by the nets
     const std::vector<double> analytic(p.grad(id), p.grad(id) + info.size);
-    const auto check = check_gradient<float>(p.value(id), some_indices(info.size, 200), analytic, objective, 1e-2f,
+    const auto check = check_gradient<float>(p.value(id), some_indices(info.size, 80), analytic, objective, 1e-2f,
                                              [&] { return relu_pattern(ws); });
     INFO(info.name << ": error " << check.error_norm << " of " << check.analytic_norm << ", skipped "
                    << check.skipped);
@@ -986,7 +986,7 @@ TEST_CASE("trainer: the budget penalty drives expected bits to each device class
   const QuantizationCache cache(backbone.layers());
   Hypernetworks nets = make_nets(backbone, 121);
   TrainOptions options;
-  options.steps = 150;
+  options.steps = 100;
   options.users_per_step = 8;
   options.threads = kTestThreads;
   options.relaxation.mu = 4.0;
@@ -1041,7 +1041,7 @@ std::vector<EndToEnd> run_end_to_end(std::uint64_t seed, const std::vector<doubl
   nets.init(seed);
   TrainOptions options;  // the defaults: soft relaxation, tau 1, mu 1, budgets {2, 3, 4, 6}, Adam lr 1e-2
   options.steps = 300;
-  options.users_per_step = 16;
+  options.users_per_step = 8;
   options.threads = kTestThreads;
   options.seed = seed;
   options.progress = false;
@@ -1081,16 +1081,22 @@ std::vector<EndToEnd> run_end_to_end(std::uint64_t seed, const std::vector<doubl
 }  // namespace
 
 // Margins: over seeds 1..12 (measured while writing this test, docs/chord.md) the personalized strategies
-// removed at least 68% / 40% / 20% of the population strategy's excess loss at 2 / 3 / 4 bits, and
-// 72% / 50% / 10% of the q2-energy strategy's; the thresholds below sit well under those minima, and
-// hold on every seed tested, not on one.
+// removed at least 56% / 46% / 29% of the population strategy's excess loss at 2 / 3 / 4 bits, and
+// 67% / 46% / 8% of the q2-energy strategy's. The thresholds below sit well under those minima and hold
+// on every seed tested, not on one. Under qemu (CHORD_TEST_NO_THREADS: cross builds, where emulated
+// floating point makes training ~35x slower) only seed 1 runs; natively seeds 1, 2 and 3.
 TEST_CASE("end to end: personalized strategies beat the user-agnostic strategy at the same bits",
           "[personalize][e2e]") {
   const std::vector<double> budgets = {2.0, 3.0, 4.0};
   const double granularity = 8.0 * 32 / 1024.0;  // the widest single upgrade of the solver, in average bits
+#ifdef CHORD_TEST_NO_THREADS
+  const std::vector<std::uint64_t> seeds = {1};
+#else
+  const std::vector<std::uint64_t> seeds = {1, 2, 3};
+#endif
   double recovered_sum = 0.0;
   int cases = 0;
-  for (std::uint64_t seed : {1, 2, 3}) {
+  for (std::uint64_t seed : seeds) {
     const auto results = run_end_to_end(seed, budgets);
     for (std::size_t i = 0; i < budgets.size(); ++i) {
       const EndToEnd& r = results[i];
@@ -1105,10 +1111,11 @@ TEST_CASE("end to end: personalized strategies beat the user-agnostic strategy a
       REQUIRE(r.population_bits <= budgets[i] + 1e-9);
       REQUIRE(r.population_bits >= budgets[i] - granularity);
       REQUIRE(chord >= 0.0);  // sanity: fp32 is the minimum of this loss
-      // Personalized beats user-agnostic, by a margin.
-      REQUIRE(population - chord >= 0.15 * population);
-      REQUIRE(q2 - chord >= 0.05 * q2);
-      REQUIRE(random - chord >= 0.5 * random);
+      // Personalized beats user-agnostic: by a wide margin where bits are scarce, at all at 4 bits.
+      const double margin = budgets[i] < 4.0 ? 0.25 : 0.0;
+      REQUIRE(population - chord > margin * population);
+      REQUIRE(q2 - chord > margin * q2);
+      REQUIRE(random - chord > 0.5 * random);
       recovered_sum += (population - chord) / population;
       ++cases;
     }

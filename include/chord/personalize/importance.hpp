@@ -32,8 +32,9 @@ inline double sigmoid_d(double x) {
 
 // One user's importances, flat over layers (channel_offset(l) + i), and what backward needs.
 struct ImportanceState {
-  std::vector<double> e, g, c;  // [total channels]
-  std::vector<double> lambda;   // [layers]
+  std::vector<double> e, g, c;   // [total channels]
+  std::vector<double> lambda;    // [layers]
+  std::vector<float> sigmoid;    // [total weights]: sigmoid(A_i . B_j), layer after layer (0 where d2 = 0)
 };
 
 namespace detail {
@@ -58,17 +59,26 @@ inline void importance_forward(const Hypernetworks& nets, const QuantizationCach
   const std::size_t r = nets.rank(), total = nets.total_channels();
   st.e.assign(total, 0.0), st.g.assign(total, 0.0), st.c.assign(total, 0.0);
   st.lambda.assign(cache.layer_count(), 0.0);
+  st.sigmoid.resize(std::size_t(cache.total_weights()));
+  std::size_t at = 0;  // first weight of the layer in st.sigmoid
   for (std::size_t l = 0; l < cache.layer_count(); ++l) {
     const QuantizedLayer& layer = cache.layer(l);
     const float* A = ws.element.out.data() + nets.a_offset(l);  // [channels, r]
     const float* B = ws.element.out.data() + nets.b_offset(l);  // [fan_in, r]
     const std::size_t base = nets.channel_offset(l);
     st.lambda[l] = softplus_d(ws.layer.out[l]);
-    for (std::size_t i = 0; i < layer.channels; ++i) {
+    for (std::size_t i = 0; i < layer.channels; ++i, at += layer.fan_in) {
       const float* d2 = layer.q2_error2.data() + i * layer.fan_in;
+      float* sig = st.sigmoid.data() + at;
       double e = 0.0;
-      for (std::size_t j = 0; j < layer.fan_in; ++j)
-        if (d2[j] != 0.0f) e += softplus_d(detail::dot_rank(A + i * r, B + j * r, r)) * d2[j];
+      for (std::size_t j = 0; j < layer.fan_in; ++j) {
+        sig[j] = 0.0f;
+        if (d2[j] == 0.0f) continue;
+        const double a = detail::dot_rank(A + i * r, B + j * r, r);
+        const double t = std::exp(-std::fabs(a));  // softplus and sigmoid from one exp
+        e += (std::fmax(a, 0.0) + std::log1p(t)) * d2[j];
+        sig[j] = float(a >= 0.0 ? 1.0 / (1.0 + t) : t / (1.0 + t));
+      }
       st.e[base + i] = e;
       st.g[base + i] = softplus_d(ws.filter.out[base + i]);
       st.c[base + i] = st.lambda[l] * st.g[base + i] * e;
@@ -83,8 +93,10 @@ inline void importance_backward(const Hypernetworks& nets, const QuantizationCac
   detail::check_importance_inputs(nets, cache, "importance_backward");
   CHORD_CHECK(dc.size() == nets.total_channels(), "importance_backward: ", dc.size(), " gradients for ",
               nets.total_channels(), " channels");
+  CHORD_CHECK(st.sigmoid.size() == std::size_t(cache.total_weights()), "importance_backward: no forward state");
   const std::size_t r = nets.rank();
   std::vector<double> dA, dB;
+  std::size_t at = 0;  // first weight of the channel in st.sigmoid
   for (std::size_t l = 0; l < cache.layer_count(); ++l) {
     const QuantizedLayer& layer = cache.layer(l);
     const float* A = ws.element.out.data() + nets.a_offset(l);
@@ -93,7 +105,7 @@ inline void importance_backward(const Hypernetworks& nets, const QuantizationCac
     dA.assign(layer.channels * r, 0.0);
     dB.assign(layer.fan_in * r, 0.0);
     double dlambda = 0.0;
-    for (std::size_t i = 0; i < layer.channels; ++i) {
+    for (std::size_t i = 0; i < layer.channels; ++i, at += layer.fan_in) {
       const double dci = dc[base + i];
       const double de = dci * st.lambda[l] * st.g[base + i];
       const double dg = dci * st.lambda[l] * st.e[base + i];
@@ -101,11 +113,12 @@ inline void importance_backward(const Hypernetworks& nets, const QuantizationCac
       ws.filter.dout[base + i] = float(dg * sigmoid_d(ws.filter.out[base + i]));
       if (de == 0.0) continue;
       const float* d2 = layer.q2_error2.data() + i * layer.fan_in;
+      const float* sig = st.sigmoid.data() + at;
       for (std::size_t j = 0; j < layer.fan_in; ++j) {
         if (d2[j] == 0.0f) continue;
         const float* a = A + i * r;
         const float* b = B + j * r;
-        const double t = de * d2[j] * sigmoid_d(detail::dot_rank(a, b, r));  // dL/d(A_i . B_j)
+        const double t = de * d2[j] * double(sig[j]);  // dL/d(A_i . B_j)
         for (std::size_t q = 0; q < r; ++q) dA[i * r + q] += t * b[q], dB[j * r + q] += t * a[q];
       }
     }
