@@ -292,6 +292,17 @@ TEST_CASE("SASRec fp32 inference equals the training graph's eval forward", "[mo
     REQUIRE(relative_distance(h, expected) <= 1e-5);
     const std::vector<float> oracle = reference_state(model, history, 0, ref::LinearMode::dense_f32);
     REQUIRE(relative_distance(h, oracle) <= 1e-4);
+    // The same fp32 model with the SIMD row kernels (layernorm, attention) of every usable table.
+    for (const KernelTable& kernels : usable_kernel_tables()) {
+      InferenceOptions with_kernels;
+      with_kernels.kernels = &kernels;
+      const SasrecInference fast(model, with_kernels);
+      auto fast_scratch = fast.make_scratch();
+      std::vector<float> hk(fast.state_size());
+      fast.encode(0, history.data(), history.size(), fast_scratch, hk.data());
+      INFO(isa_name(kernels.isa) << "/" << kernels.backend);
+      REQUIRE(relative_distance(hk, expected) <= 1e-4);
+    }
     // Scores are dot products with the shared item embedding, sampled and full alike.
     std::vector<std::int32_t> items = {1, 4, 15};
     std::vector<float> some(3), all(std::size_t(c.num_items) + 1);

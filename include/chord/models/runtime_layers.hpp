@@ -6,9 +6,10 @@
 //   RuntimeLinear     y = x W^T + b   (attention projections, FFN, Caser's filters and fc1), or
 //   RuntimeEmbedding  a table whose rows are the channels (item, position, user and output embeddings):
 //                     gathered on the way in, and scored against a hidden state on the way out.
-// Dense layers run nn::gemm_nt (the training graph's own product, so fp32 inference reproduces the
-// training forward); quantized layers run ops::mixed_gemm_{f32,s8} through a KernelTable (runtime
-// dispatch: pass chord::best_kernels()). Bit-widths come per layer and per channel (a strategy).
+// Dense layers run nn::gemm_nt (the training graph's own cache-blocked product; ops::linear_forward's
+// dense path is the plain reference loop); quantized layers run ops::quantize_rows (SIMD) and
+// ops::mixed_gemm_{f32,s8} through a KernelTable (runtime dispatch: pass &chord::best_kernels()).
+// Bit-widths come per layer and per channel (a strategy).
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,7 @@
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/nn/gemm_f32.hpp"
+#include "chord/ops/activations.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ops/kernel_table.hpp"
 #include "chord/ref/linear.hpp"
@@ -37,6 +39,16 @@ struct InferenceOptions {
   const KernelTable* kernels = nullptr;  // required unless mode == dense_f32 (e.g. &chord::best_kernels())
   ClipSearch clip;
 };
+
+// Without a table (the trainer's validation), the small fp32 ops and the activation quantizer are
+// chord::nn's / chord::core's; with one, the table's SIMD kernels (ops/).
+inline void quantize_activations(const KernelTable* kernels, const float* x, std::size_t m, std::size_t k,
+                                 std::size_t ldx, QuantizedRows& out) {
+  if (kernels != nullptr)
+    ops::quantize_rows(*kernels, x, m, k, ldx, out);
+  else
+    quantize_rows(x, m, k, ldx, out);
+}
 
 namespace detail {
 inline void check_layer_bits(const InferenceOptions& o, std::size_t layer, std::size_t channels, const char* name) {
@@ -56,13 +68,13 @@ struct RuntimeLinear {
   static RuntimeLinear create(const float* w, const float* bias, std::size_t out, std::size_t in,
                               const InferenceOptions& o, std::size_t layer_index, const char* name) {
     RuntimeLinear r;
+    r.kernels = o.kernels;
     std::vector<float> b = bias ? std::vector<float>(bias, bias + out) : std::vector<float>();
     if (o.mode == LinearMode::dense_f32) {
       r.layer = ref::Linear::dense(out, in, std::vector<float>(w, w + out * in), std::move(b));
       return r;
     }
     detail::check_layer_bits(o, layer_index, out, name);
-    r.kernels = o.kernels;
     r.layer = ref::Linear::quantized(MixedMatrix(w, out, in, o.bits[layer_index].data(), o.clip), std::move(b), o.mode);
     return r;
   }
@@ -81,7 +93,7 @@ struct RuntimeLinear {
         ops::mixed_gemm_f32(*kernels, x, ldx, m, layer.mixed, layer.bias_or_null(), y, ldy);
         return;
       case LinearMode::mixed_s8:
-        quantize_rows(x, m, layer.in, ldx, scratch);
+        quantize_activations(kernels, x, m, layer.in, ldx, scratch);
         ops::mixed_gemm_s8(*kernels, scratch, layer.mixed, layer.bias_or_null(), y, ldy);
         return;
     }
@@ -121,12 +133,12 @@ class RuntimeEmbedding {
     CHORD_CHECK(d >= 1 && d <= kMaxRowCodes, "embedding '", name, "': width ", d, " is not in 1..", kMaxRowCodes);
     RuntimeEmbedding e;
     e.mode_ = o.mode, e.rows_ = rows, e.d_ = d;
+    e.kernels_ = o.kernels;
     if (o.mode == LinearMode::dense_f32) {
       e.dense_.assign(table, table + rows * d);
       return e;
     }
     detail::check_layer_bits(o, layer_index, rows, name);
-    e.kernels_ = o.kernels;
     const QuantizedChannels q = quantize_channels(table, rows, d, o.bits[layer_index].data(), o.clip);
     e.mixed_ = MixedMatrix(q);
     // Where each channel lives, for row access without a search.
@@ -184,7 +196,7 @@ class RuntimeEmbedding {
     for (std::size_t i = 0; i < m; ++i)
       CHORD_CHECK(ids[i] < rows_, "embedding: id ", ids[i], " is out of range (", rows_, " rows)");
     std::int8_t codes[kMaxRowCodes];
-    if (mode_ == LinearMode::mixed_s8) quantize_rows(h, 1, d_, d_, scratch);
+    if (mode_ == LinearMode::mixed_s8) quantize_activations(kernels_, h, 1, d_, d_, scratch);
     for (std::size_t i = 0; i < m; ++i) {
       if (mode_ == LinearMode::dense_f32) {
         const float* row = dense_.data() + std::size_t(ids[i]) * d_;
@@ -217,7 +229,7 @@ class RuntimeEmbedding {
         ops::mixed_gemm_f32(*kernels_, h, d_, 1, mixed_, nullptr, out, rows_);
         return;
       case LinearMode::mixed_s8:
-        quantize_rows(h, 1, d_, d_, scratch);
+        quantize_activations(kernels_, h, 1, d_, d_, scratch);
         ops::mixed_gemm_s8(*kernels_, scratch, mixed_, nullptr, out, rows_);
         return;
     }

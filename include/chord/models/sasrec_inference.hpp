@@ -9,6 +9,9 @@
 //     computes keys and values for every position but the query, attention, output projection and FFN
 //     for the last row only (about 1/5 of that block's work).
 // Scores: score(item) = h . item_emb[item], the shared (unscaled) item embedding.
+// With a kernel table (InferenceOptions::kernels; required by the quantized modes) layernorm, the
+// attention core / row and the activation quantizer run the table's SIMD kernels (ops/); without one
+// (the trainer's validation) chord::nn's, which are the training graph's own code.
 // Quantizable layers (the order of InferenceOptions::bits and of a strategy):
 //   item_emb [num_items + 1 rows, d], pos_emb [max_len + 1, d],
 //   then per block b: blocks.b.attn.{q, k, v[, out]} [d, d], blocks.b.ffn.fc1 [hidden, d], .fc2 [d, hidden].
@@ -28,6 +31,8 @@
 #include "chord/nn/attention.hpp"
 #include "chord/nn/elementwise.hpp"
 #include "chord/nn/layernorm.hpp"
+#include "chord/ops/attention.hpp"
+#include "chord/ops/norm.hpp"
 
 namespace chord::models {
 
@@ -54,7 +59,8 @@ class SasrecInference {
     QuantizedRows rows;
   };
 
-  SasrecInference(const SasrecModel& model, const InferenceOptions& options) : config_(model.config()) {
+  SasrecInference(const SasrecModel& model, const InferenceOptions& options)
+      : config_(model.config()), kernels_(options.kernels) {
     const nn::Parameters& p = model.params();
     const std::size_t d = std::size_t(config_.d);
     std::size_t layer = 0;
@@ -73,11 +79,11 @@ class SasrecInference {
       if (r.has_out) r.out = linear(b.attn.out, "attn.out");
       r.fc1 = linear(b.ffn.fc1, "ffn.fc1");
       r.fc2 = linear(b.ffn.fc2, "ffn.fc2");
-      r.ln_attn = Norm::from(p, b.ln_attn);
-      r.ln_ffn = Norm::from(p, b.ln_ffn);
+      r.ln_attn = Norm::from(p, b.ln_attn, kernels_);
+      r.ln_ffn = Norm::from(p, b.ln_ffn, kernels_);
       blocks_.push_back(std::move(r));
     }
-    ln_final_ = Norm::from(p, model.ln_final);
+    ln_final_ = Norm::from(p, model.ln_final, kernels_);
   }
 
   const SasrecConfig& config() const { return config_; }
@@ -151,8 +157,10 @@ class SasrecInference {
   struct Norm {
     std::vector<float> gamma, beta;
     float eps = 1e-8f;
-    static Norm from(const nn::Parameters& p, const nn::LayerNorm& ln) {
+    const KernelTable* kernels = nullptr;
+    static Norm from(const nn::Parameters& p, const nn::LayerNorm& ln, const KernelTable* kernels) {
       Norm n;
+      n.kernels = kernels;
       n.gamma.assign(p.value(ln.gamma), p.value(ln.gamma) + ln.d);
       n.beta.assign(p.value(ln.beta), p.value(ln.beta) + ln.d);
       n.eps = ln.eps;
@@ -160,7 +168,10 @@ class SasrecInference {
     }
     // x: [m, d] -> y: [m, d] (may alias)
     void apply(const float* x, float* y, std::size_t m, Scratch& s) const {
-      nn::layernorm_forward(x, gamma.data(), beta.data(), y, s.mean.data(), s.rstd.data(), m, gamma.size(), eps);
+      if (kernels != nullptr)
+        ops::layernorm(*kernels, x, m, gamma.size(), gamma.data(), beta.data(), eps, y);
+      else
+        nn::layernorm_forward(x, gamma.data(), beta.data(), y, s.mean.data(), s.rstd.data(), m, gamma.size(), eps);
     }
     std::size_t bytes() const { return (gamma.size() + beta.size()) * sizeof(float); }
   };
@@ -182,7 +193,7 @@ class SasrecInference {
     float* x = s.x.data();
     // keys and values from x (every position); the int8 path quantizes x once for both
     if (b.k.layer.mode == LinearMode::mixed_s8 && b.v.layer.mode == LinearMode::mixed_s8) {
-      quantize_rows(x, n, d, d, s.rows);
+      quantize_activations(kernels_, x, n, d, d, s.rows);
       b.k.forward_quantized(s.rows, s.k.data(), d);
       b.v.forward_quantized(s.rows, s.v.data(), d);
     } else {
@@ -196,7 +207,11 @@ class SasrecInference {
     float* q = s.a.data();
     b.q.forward(q_in, d, q, d, rows, s.rows);
     float* ctx = s.ctx.data();
-    if (!last) {
+    if (kernels_ != nullptr && !last) {
+      ops::attention_core(*kernels_, q, s.k.data(), s.v.data(), n, d, heads, ops::KeyPadding{}, ctx);
+    } else if (kernels_ != nullptr) {
+      ops::attention_row(*kernels_, q, s.k.data(), s.v.data(), n, d, heads, ops::KeyPadding{}, ctx);
+    } else if (!last) {
       nn::causal_attention_forward(q, s.k.data(), s.v.data(), ctx, s.probs.data(), n, d, heads, 0);
     } else {
       const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
@@ -231,6 +246,7 @@ class SasrecInference {
   }
 
   SasrecConfig config_;
+  const KernelTable* kernels_ = nullptr;
   RuntimeEmbedding item_emb_, pos_emb_;
   std::vector<Block> blocks_;
   Norm ln_final_;
