@@ -1,6 +1,6 @@
 // chord/personalize/hypernet_file.hpp: trained hypernetworks as a safetensors file.
 //
-// Every tensor of the registry (hypernetwork.hpp: "element.fc1.weight", ..., "relax.psi") under its own
+// Every tensor of the registry (hypernetwork.hpp: "element.fc1.weight", ..., "relax.rate") under its own
 // name and shape, F32, so PyTorch tooling can read them; io/safetensors.hpp adds the checksum and writes
 // atomically. The metadata names what the nets belong to, and loading refuses anything else:
 //   chord.kind               "hypernetworks"
