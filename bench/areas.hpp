@@ -13,9 +13,8 @@ namespace chord::bench {
 void register_gemm_benchmarks(const std::vector<KernelTable>& tables);
 // int8 activation quantization (quantize_rows), the step in front of every a8 gemm: bench/gemm.cpp.
 void register_quantize_benchmarks();
-// Attention (SASRec) and convolution (Caser): bench/attention.cpp, bench/conv.cpp.
-void register_attention_benchmarks(const std::vector<KernelTable>& tables);
-void register_conv_benchmarks(const std::vector<KernelTable>& tables);
+// Attention (SASRec), convolution (Caser) and the fp32 row ops register themselves from
+// bench/bench_ops.cpp (a static registrar over bench_kernel_tables()), with the same name layout.
 
 // Peers, each compiled only when its library was found at configure time (bench/peers/*.cpp). Each
 // returns its library's name and version for the JSON context.

@@ -66,9 +66,7 @@ int main(int argc, char** argv) {
 
   register_gemm_benchmarks(tables);
   register_quantize_benchmarks();
-  register_attention_benchmarks(tables);  // no rows yet: the op does not exist
-  register_conv_benchmarks(tables);       // no rows yet: the op does not exist
-  benchmark::AddCustomContext("areas_not_yet_benchmarked", "attention, conv (ops not written yet)");
+  // attention/..., conv/... and rowops/... rows: bench/bench_ops.cpp registers them itself.
 
   std::vector<std::string> peers;
 #if CHORD_BENCH_HAVE_OPENBLAS

@@ -41,6 +41,19 @@ MIXED_RE = re.compile(r"^mixed/([^/]+)/(a8|seg_w(\d)a8)/([^/]+)/([^/]+)/(\d+):(\
 PEER_RE = re.compile(r"^peer/([^/]+)/(\d+:\d+:\d+)$")
 PEAK_RE = re.compile(r"^peak/([^/]+)/([^/]+)$")
 QUANT_RE = re.compile(r"^quantize/a8/(\d+):(\d+)$")
+# Other areas with the <area>/<variant>/<isa>/<backend>/<shape> layout (attention, conv: bench_ops.cpp).
+AREA_RE = re.compile(r"^(attention|conv|rowops)/([^/]+)/([^/]+)/([^/]+)/([\d:]+)$")
+AREA_TITLES = {
+    "attention": ("SASRec attention (L:d:heads)",
+                  "`core_f32`: softmax(QK^T)V on projected fp32 Q, K, V; `row_f32`: one query against an "
+                  "L-long cache; `w{8,4}a8`: the whole causal self-attention with quantized Q/K/V/O "
+                  "projections; `step_w8a8`: one decoding step against a cache of L-1 positions. GOPS count "
+                  "the projections, QK^T and PV (causal pairs only)."),
+    "conv": ("Caser convolutions (L:d:filters)",
+             "`horizontal`: filters of height 1..L over the L x d embedding matrix (+ ReLU, max-pool over "
+             "time); `vertical`: L x 1 filters."),
+    "rowops": ("Row ops (M:N)", "The small ops around the kernels, per table and in ref/."),
+}
 
 
 # --- reading the JSON -----------------------------------------------------------------------------
@@ -127,12 +140,21 @@ def peaks_of(context, rows):
     return peaks
 
 
-def percent_of_peak(row, peaks):
-    """The row's % of the peak its label names (vs=dot:<isa> | fma:<isa> | bandwidth), or None."""
+def best_isa(peaks):
+    dots = peaks.get("dot", {})
+    return max(dots, key=dots.get) if dots else None
+
+
+def percent_of_peak(row, peaks, fallback=None):
+    """The row's % of the peak its label names (vs=dot:<isa> | fma:<isa> | bandwidth), or of
+    `fallback` = (bound, isa) for rows without such a label; None when neither is known."""
     m = re.search(r"vs=(\w+)(?::(\w+))?", row.get("label", ""))
-    if not m:
+    if m:
+        bound, isa = m.groups()
+    elif fallback:
+        bound, isa = fallback
+    else:
         return None
-    bound, isa = m.groups()
     if bound == "bandwidth":
         peak, value = peaks["bandwidth"], row.get("GBps")
     else:
@@ -218,7 +240,7 @@ def run_section(context, rows, load_after, load_during, json_name):
         ("Compiler", f"{context.get('compiler', '?')}, Release (-O3)"),
         ("Kernel tables", f"{context.get('kernel_tables', '?')} — from {context.get('kernel_tables_source', '?')}"),
         ("Peers", context.get("peers", "none")),
-        ("Not benchmarked yet", context.get("areas_not_yet_benchmarked", "-")),
+        ("Areas", ", ".join(sorted({n.split("/")[0] for n in rows}))),
         ("Source", f"commit {context.get('git_commit', '?')}"
                    + (" with uncommitted changes" if context.get("git_tree_modified") == "yes" else "")),
         ("Date", context.get("date", "?")),
@@ -353,6 +375,45 @@ def mixed_section(rows):
             + md_table(["mix", "table", "M:N:K", "avg bits", "mixed", "segments", "ratio", "<= 1.15x"], lines))
 
 
+def area_sections(rows, peaks, tables):
+    """Tables for the attention and conv rows: variant x runner against shapes, GOPS (% of peak).
+    These rows carry no vs= label: int8 variants (a8) are compared with the dot peak of their ISA,
+    fp32 ones with the FMA peak; the reference ops (ref/ref) and scalar with the machine's best ISA."""
+    by_area = {}
+    for name, row in rows.items():
+        m = AREA_RE.match(name)
+        if m:
+            area, variant, isa, backend, shape = m.groups()
+            by_area.setdefault(area, []).append((variant, f"{isa}/{backend}", shape, row))
+    sections = []
+    order = {t: i for i, t in enumerate(tables + ["ref/ref"])}
+    for area, items in by_area.items():
+        shapes = sorted({shape for _, _, shape, _ in items}, key=lambda x: [int(v) for v in x.split(":")])
+        variants = sorted({(variant, runner) for variant, runner, _, _ in items},
+                          key=lambda vr: (vr[0], order.get(vr[1], len(order))))
+        cells = {(variant, runner, shape): row for variant, runner, shape, row in items}
+        lines = []
+        for variant, runner in variants:
+            isa = runner.split("/")[0]
+            if isa not in ("avx2", "avx512_vnni"):
+                isa = best_isa(peaks)
+            bound = "dot" if "a8" in variant else "fma"
+            line = [f"`{runner}` {variant}"]
+            for shape in shapes:
+                row = cells.get((variant, runner, shape))
+                if row is None:
+                    line.append("-")
+                    continue
+                pct = percent_of_peak(row, peaks, (bound, isa))
+                line.append(f"{fmt_num(row.get('GOPS'))} ({fmt_time(row['time'])}"
+                            + (f", {pct:.0f} %" if pct is not None else "") + ")")
+            lines.append(line)
+        title, text = AREA_TITLES.get(area, (area, ""))
+        sections.append(f"## {title}\n\n{text} Cells: GOPS (median CPU time, % of peak).\n\n"
+                        + md_table(["variant"] + shapes, lines))
+    return sections
+
+
 def quantize_section(rows):
     lines = []
     for name, row in rows.items():
@@ -405,7 +466,8 @@ def targets(rows, peaks, tables):
                 s = blas["time"] / ours["time"]
                 out.append((f"{what}: W4A8 >= 4x OpenBLAS fp32 (kernel)", table, f"{s:.2f}x", s >= 4))
                 m, _, k = shape.split(":")
-                q = rows.get(f"quantize/a8/{m}:{k}")
+                # The table's own activation quantizer when bench_ops.cpp times one, else core's.
+                q = rows.get(f"rowops/quantize_a8/{table}/{m}:{k}") or rows.get(f"quantize/a8/{m}:{k}")
                 if q:
                     s = blas["time"] / (ours["time"] + q["time"])
                     out.append((f"{what}: same, incl. quantize_rows (fp32 in, fp32 out)", table, f"{s:.2f}x", s >= 4))
@@ -565,7 +627,9 @@ def main():
         if lines:
             sections.append(f"## {title}\n\nGOPS (% of peak), median CPU time.\n\n"
                             + md_table(["variant"] + shapes, lines))
-    sections += [beyond_llc_section(rows, peaks, tables), mixed_section(rows), quantize_section(rows)]
+    sections += [beyond_llc_section(rows, peaks, tables), mixed_section(rows)]
+    sections += area_sections(rows, peaks, tables)
+    sections.append(quantize_section(rows))
     images = plots(rows, peaks, tables, args.img, doc_dir)
     if images:
         sections.append("## Plots\n\n" + "\n\n".join(images))
