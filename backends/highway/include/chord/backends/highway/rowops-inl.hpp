@@ -8,6 +8,7 @@
 // whole vectors, then one vector built from the tail padded with a neutral value (0 for sums, -inf for
 // a max or an exp, the mean for deviations): the same code handles every element, nothing is read
 // past a row, and no masked load is needed (Highway 1.0.3's MaskedLoad may read the whole vector).
+// QuantizeRows does its few tail values one by one instead, with the same steps.
 // No arrays or lambda captures of vectors: SVE vectors are sizeless.
 // exp: hwy/contrib/math Exp (max error 1 ulp); GELU: the scheme of chord/ops/normal_tail.hpp.
 
@@ -65,14 +66,19 @@ CHORD_HWY_ATTR std::size_t QuantizeRows(const float* x, std::size_t ldx, std::si
     V32 max_bits = hn::Zero(di);
     std::size_t j = 0;
     for (; j + lanes <= k; j += lanes) max_bits = hn::Max(max_bits, hn::And(hn::BitCast(di, hn::LoadU(df, xr + j)), magnitude));
-    if (j < k) max_bits = hn::Max(max_bits, hn::And(hn::BitCast(di, LoadPartial(xr + j, k - j, 0.0f)), magnitude));
-    const std::int32_t largest = hn::GetLane(hn::MaxOfLanes(di, max_bits));
+    std::int32_t largest = hn::GetLane(hn::MaxOfLanes(di, max_bits));
+    for (; j < k; ++j) {  // the tail, one by one (cheaper than a padded vector for a few values)
+      std::int32_t bits;
+      std::memcpy(&bits, xr + j, sizeof bits);
+      bits &= 0x7fffffff;
+      largest = bits > largest ? bits : largest;
+    }
     if (largest > kMaxFinite) return r;
     float max_abs;
     std::memcpy(&max_abs, &largest, sizeof max_abs);
     const float inv = 127.0f / max_abs;
     if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
-      std::memset(cr, 0, stride);
+      if (stride > 0) std::memset(cr, 0, stride);
       scales[r] = 0.0f;
       sums[r] = 0;
       continue;
@@ -87,16 +93,17 @@ CHORD_HWY_ATTR std::size_t QuantizeRows(const float* x, std::size_t ldx, std::si
       sum = hn::Add(sum, q);
       hn::StoreU(hn::DemoteTo(d8, q), d8, cr + j);
     }
-    if (j < k) {
-      const V32 q = hn::NearestInt(hn::Min(high, hn::Max(low, hn::Mul(LoadPartial(xr + j, k - j, 0.0f), scale))));
-      sum = hn::Add(sum, q);  // padding lanes are 0
-      HWY_ALIGN std::int8_t bytes[kMaxRowLanes];
-      hn::Store(hn::DemoteTo(d8, q), d8, bytes);
-      std::memcpy(cr + j, bytes, k - j);
+    std::int32_t tail_sum = 0;
+    for (; j < k; ++j) {  // the same steps one value at a time: nearbyint rounds as NearestInt
+      float v = xr[j] * inv;
+      v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+      const std::int32_t q = static_cast<std::int32_t>(std::nearbyint(v));
+      cr[j] = static_cast<std::int8_t>(q);
+      tail_sum += q;
     }
     if (stride > k) std::memset(cr + k, 0, stride - k);
     scales[r] = max_abs / 127.0f;
-    sums[r] = hn::GetLane(hn::SumOfLanes(di, sum));
+    sums[r] = hn::GetLane(hn::SumOfLanes(di, sum)) + tail_sum;
   }
   return m;
 }

@@ -6,6 +6,8 @@
 // copied into a register-sized buffer padded with a neutral value (0 for sums, -inf for a max or an
 // exp, the row's mean for deviations), so the tail goes through the very same vector code (a GELU or
 // an exp never depends on where an element sits in its row) and nothing is read past the row.
+// quantize_rows does its few tail values one by one instead, with the same steps (a row of 50 spent
+// more time padding its tail than quantizing its 48 other values).
 // exp is xsimd's (1 ulp); GELU follows ops/normal_tail.hpp. Per-ISA intrinsics appear only where
 // xsimd 8.1 falls short: rounding to int32 ties-to-even (its generic nearbyint_as_int rounds half away
 // from zero under GCC for AVX-512) and narrowing int32 codes to int8.
@@ -57,12 +59,13 @@ inline void map(const float* x, std::size_t n, float* y, float fill, F&& f) {
   if (j < n) store_partial<Tag>(f(load_partial<Tag>(x + j, n - j, fill)), y + j, n - j);
 }
 
+// The largest lane of v, which holds no NaN.
 template <class Tag>
 inline float reduce_max(const FloatBatch<Tag>& v) {
   alignas(64) float lanes[FloatBatch<Tag>::size];
   v.store_aligned(lanes);
   float max = lanes[0];
-  for (std::size_t i = 1; i < FloatBatch<Tag>::size; ++i) max = std::fmax(max, lanes[i]);
+  for (std::size_t i = 1; i < FloatBatch<Tag>::size; ++i) max = lanes[i] > max ? lanes[i] : max;
   return max;
 }
 template <class Tag>
@@ -169,16 +172,19 @@ std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::s
     std::size_t j = 0;
     for (; j + kLanes <= k; j += kLanes)
       max_bits = ::xsimd::max(max_bits, ::xsimd::bitwise_cast<I>(B::load_unaligned(xr + j)) & magnitude_mask);
-    if (j < k)
-      max_bits = ::xsimd::max(max_bits, ::xsimd::bitwise_cast<I>(row_detail::load_partial<Tag>(xr + j, k - j, 0.0f)) &
-                                            magnitude_mask);
-    const std::int32_t largest = row_detail::reduce_max<Tag>(max_bits);
+    std::int32_t largest = row_detail::reduce_max<Tag>(max_bits);
+    for (; j < k; ++j) {  // the tail, one by one (cheaper than a padded register for a few values)
+      std::int32_t bits;
+      std::memcpy(&bits, xr + j, sizeof bits);
+      bits &= 0x7fffffff;
+      largest = bits > largest ? bits : largest;
+    }
     if (largest > kMaxFinite) return r;
     float max_abs;
     std::memcpy(&max_abs, &largest, sizeof max_abs);
     const float inv = 127.0f / max_abs;
     if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
-      std::memset(cr, 0, stride);
+      if (stride > 0) std::memset(cr, 0, stride);
       scales[r] = 0.0f;
       sums[r] = 0;
       continue;
@@ -192,17 +198,17 @@ std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::s
       sum += q;
       row_detail::store_codes<Tag>(q, cr + j);
     }
-    if (j < k) {
-      const B tail = row_detail::load_partial<Tag>(xr + j, k - j, 0.0f);
-      const I q = row_detail::round_to_int<Tag>(::xsimd::min(high, ::xsimd::max(low, tail * scale)));
-      sum += q;  // padding lanes are 0
-      std::int8_t bytes[kLanes];
-      row_detail::store_codes<Tag>(q, bytes);
-      std::memcpy(cr + j, bytes, k - j);
+    std::int32_t tail_sum = 0;
+    for (; j < k; ++j) {  // the same steps one value at a time: nearbyint rounds as the vector convert
+      float v = xr[j] * inv;
+      v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+      const std::int32_t q = static_cast<std::int32_t>(std::nearbyint(v));
+      cr[j] = static_cast<std::int8_t>(q);
+      tail_sum += q;
     }
     if (stride > k) std::memset(cr + k, 0, stride - k);
     scales[r] = max_abs / 127.0f;
-    sums[r] = row_detail::reduce_add<Tag>(sum);
+    sums[r] = row_detail::reduce_add<Tag>(sum) + tail_sum;
   }
   return m;
 }
