@@ -8,6 +8,8 @@
 //                                                     L-1 decoded against a cache of L-1 positions
 //   conv/horizontal_w{8,4}a8/<isa>/<backend>/L:d:nh   ops::caser_horizontal (+ ReLU, max-pool)
 //   conv/vertical_w{8,4}a8/<isa>/<backend>/L:d:nv     ops::caser_vertical
+//   rowops/quantize_a8/<isa>/<backend>/M:K             ops::quantize_rows (ref: core's quantize_rows)
+//   rowops/{layernorm,gelu,softmax}/<isa>/<backend>/M:N  the fp32 row ops on SASRec's [L, d] and [L, L]
 //   .../ref/ref/...                                   the same op from ref/ (the oracle), for scale
 // Shapes: SASRec L = 200, d = 64 (MovieLens) and 50 (Amazon), one head; Caser L = 5, d = 50,
 // nh = 16 per height, nv = 4. GOPS counts 2 ops per multiply-accumulate of the projections, QK^T and
@@ -29,6 +31,10 @@
 
 #include "chord/ops/attention.hpp"
 #include "chord/ops/conv.hpp"
+#include "chord/ops/elementwise.hpp"
+#include "chord/ops/norm.hpp"
+#include "chord/ref/activation.hpp"
+#include "chord/ref/norm.hpp"
 #include "chord/ref/attention.hpp"
 #include "chord/ref/conv.hpp"
 #include "common.hpp"
@@ -158,6 +164,45 @@ void register_conv(const std::vector<KernelTable>& tables) {
   }
 }
 
+void register_rowops(const std::vector<KernelTable>& tables) {
+  // quantize_rows: the step in front of every W-A8 layer (SASRec projections: [L, d]; decoding: [1, d]).
+  for (const auto& shape_mk : std::vector<std::pair<std::size_t, std::size_t>>{{200, 64}, {1, 64}, {200, 50}, {5, 250}}) {
+    const std::size_t m = shape_mk.first, k = shape_mk.second;  // (structured bindings: no lambda capture in C++17)
+    const auto x = std::make_shared<std::vector<float>>(random_floats(m * k, 31));
+    const auto rows = std::make_shared<QuantizedRows>();
+    const std::string shape = std::to_string(m) + ":" + std::to_string(k);
+    for (const Runner& runner : runners(tables)) {
+      const std::optional<KernelTable> table = runner.second;
+      add_row("rowops/quantize_a8/" + runner.first + "/" + shape, double(m * k), [=] {
+        if (table) ops::quantize_rows(*table, x->data(), m, k, k, *rows);
+        else quantize_rows(x->data(), m, k, k, *rows);
+      });
+    }
+  }
+  // layernorm and GELU on [L, d], softmax on the [L, L] scores (GOPS here: elements per ns).
+  constexpr std::size_t kLength = 200, kDim = 64;
+  const auto x = std::make_shared<std::vector<float>>(random_floats(kLength * kLength, 32, -4.0f, 4.0f));
+  const auto y = std::make_shared<std::vector<float>>(kLength * kLength);
+  const auto gamma = std::make_shared<std::vector<float>>(random_floats(kDim, 33));
+  const std::string ld = std::to_string(kLength) + ":" + std::to_string(kDim);
+  const std::string ll = std::to_string(kLength) + ":" + std::to_string(kLength);
+  for (const Runner& runner : runners(tables)) {
+    const std::optional<KernelTable> table = runner.second;
+    add_row("rowops/layernorm/" + runner.first + "/" + ld, double(kLength * kDim), [=] {
+      if (table) ops::layernorm(*table, x->data(), kLength, kDim, gamma->data(), gamma->data(), 1e-5f, y->data());
+      else ref::layernorm(x->data(), kLength, kDim, gamma->data(), gamma->data(), 1e-5f, y->data());
+    });
+    add_row("rowops/gelu/" + runner.first + "/" + ld, double(kLength * kDim), [=] {
+      if (table) ops::gelu(*table, x->data(), kLength * kDim, y->data());
+      else ref::gelu(x->data(), kLength * kDim, y->data());
+    });
+    add_row("rowops/softmax/" + runner.first + "/" + ll, double(kLength * kLength), [=] {
+      if (table) ops::softmax(*table, x->data(), kLength, kLength, y->data());
+      else ref::softmax(x->data(), kLength, kLength, y->data());
+    });
+  }
+}
+
 // Registers the rows before main() runs (Google Benchmark accepts registrations at any time before
 // RunSpecifiedBenchmarks).
 struct Registrar {
@@ -165,6 +210,7 @@ struct Registrar {
     const std::vector<KernelTable> tables = bench_kernel_tables();
     register_attention(tables);
     register_conv(tables);
+    register_rowops(tables);
   }
 } const registrar;
 
