@@ -14,10 +14,11 @@
 // P and Q are Chebyshev least-squares fits (mpmath.chebyfit at 40 digits) of
 //   P(u) = (1/2 - T(sqrt u)) / sqrt u  on u in [0, 1],   Q(t) = T(a) exp(a^2/2) / t  on t in [0, 2/3];
 // their own relative error is below 1.6e-9 (P) and 8.9e-9 (Q), well under fp32's eps = 1.2e-7.
-// Measured over every 7th fp32 value in [-20, 20] (scalar evaluation, glibc expf): at most 3.7 eps
-// relative error wherever |gelu(x)| >= 1e-36, 7.2 eps in the last binade above FLT_MIN, and 1.2e-44
-// absolute where the result is subnormal. The SIMD exps (xsimd, Highway: 1-2 ulp) add about one eps;
-// the tests bound every backend by 16 eps relative plus 1e-37 absolute (tests/test_kernels_ops.cpp).
+// Measured against the reference over every 7th fp32 value in [-20, 20] (x86-64 tables): at most
+// 4.0 eps relative error wherever |gelu(x)| >= 1e-36 (xsimd avx512 3.8, avx2 4.0; Highway 3.8;
+// scalar 3.3), 7.9 eps down to FLT_MIN, and 3.3e-39 absolute below it (xsimd's exp flushes results
+// under FLT_MIN to 0). The tests bound every table, ARM ones included, by 16 eps relative plus 1e-37
+// absolute (tests/test_kernels_ops.cpp).
 // Beyond a = 15, T(a) < 4e-51 and x * T rounds to 0 in fp32: the tail is set to exactly 0 there, and a is
 // clamped to 15 before squaring, so that a^2 and its error term stay finite for any input.
 // Infinities: gelu(+inf) = +inf; gelu(-inf) = -inf * 0 = NaN, as the reference's 0.5 * x * erfc(inf).
