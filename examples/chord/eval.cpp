@@ -187,7 +187,7 @@ Action setup_eval(CLI::App& app) {
       "Every variant quantizes every layer (embeddings included) per output channel, with fp32 activations\n"
       "(wNa32) and/or int8 per-row activations (wNa8), through the best kernels of this CPU (CHORD_ISA and\n"
       "CHORD_BACKEND force others). Protocols: 'sampled' ranks the target among 100 seeded negatives the user\n"
-      "never interacted with; 'full' ranks it among all items minus the user's history.");
+      "never interacted with; 'full' ranks it among all items minus the user's history.\n");
   sub->add_option("--model", a->model, "Model file written by 'chord train'")->required();
   sub->add_option("--data", a->data, "The dataset the model was trained on (not needed for synthetic data)");
   sub->add_option("--bits", a->bits, "Uniform weight widths to evaluate besides fp32, e.g. 8,4,2")->capture_default_str();

@@ -151,7 +151,7 @@ Action setup_train(CLI::App& app) {
       "The split is leave-one-out (last item = test, second-to-last = validation). Training stops early when\n"
       "validation NDCG@10 (100 sampled negatives) has not improved for --patience evaluations, and the best\n"
       "model is saved. Defaults follow the papers; long-history data (mean length >= 60, e.g. MovieLens) gets\n"
-      "SASRec max length 200 and dropout 0.2, sparse data (Amazon, Yelp) 50 and 0.5.");
+      "SASRec max length 200 and dropout 0.2, sparse data (Amazon, Yelp) 50 and 0.5.\n");
   sub->add_option("--model", a->model, "Architecture: sasrec or caser")->required()->check(CLI::IsMember({"sasrec", "caser"}));
   sub->add_option("--data", a->data,
                   "Dataset file (ml-1m.txt, u.data, Beauty.txt, ...; format detected). Omit to use synthetic data");
