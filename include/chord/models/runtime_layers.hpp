@@ -223,7 +223,13 @@ class RuntimeEmbedding {
   void score_all(const float* h, float* out, QuantizedRows& scratch) const {
     switch (mode_) {
       case LinearMode::dense_f32:
-        nn::gemm_nt(1, rows_, d_, h, d_, dense_.data(), d_, nullptr, out, rows_, false);
+        // A gemv: one pass over the table (a packed gemm would copy the whole table for one row).
+        for (std::size_t r = 0; r < rows_; ++r) {
+          const float* row = dense_.data() + r * d_;
+          float s = 0.0f;
+          for (std::size_t j = 0; j < d_; ++j) s += h[j] * row[j];
+          out[r] = s;
+        }
         return;
       case LinearMode::mixed_f32:
         ops::mixed_gemm_f32(*kernels_, h, d_, 1, mixed_, nullptr, out, rows_);
