@@ -114,9 +114,9 @@ class SasrecModel {
       b.attn.init(params_, rng);
       b.ln_ffn.init(params_);
       b.ffn.init(params_, rng);
-      for (const nn::Linear* l : {&b.attn.q, &b.attn.k, &b.attn.v, &b.attn.out})
-        if (l->out > 0 && (l != &b.attn.out || b.attn.has_output_projection))
-          nn::fill_constant(params_.value(l->bias), l->out, 0.0f);
+      for (const nn::Linear* l : {&b.attn.q, &b.attn.k, &b.attn.v})
+        nn::fill_constant(params_.value(l->bias), l->out, 0.0f);
+      if (b.attn.has_output_projection) nn::fill_constant(params_.value(b.attn.out.bias), b.attn.out.out, 0.0f);
     }
     ln_final.init(params_);
     for (const nn::ParamInfo& info : params_.infos())
