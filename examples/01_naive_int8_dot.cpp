@@ -12,12 +12,9 @@
 //
 // Run: example_01_naive_int8_dot   (CHORD_EXAMPLE_QUICK=1: a small shape, as ctest runs it)
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <vector>
 
@@ -26,38 +23,16 @@
 #include "chord/core/quantizer.hpp"
 #include "chord/ref/gemm.hpp"
 
+#include "example_util.hpp"
+
 namespace {
 
-bool quick_mode() {
-  const char* v = std::getenv("CHORD_EXAMPLE_QUICK");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
+using namespace chord::examples;
 
-// Median wall time of `reps` calls of f, in milliseconds (after one warm-up call).
-template <class F>
-double median_ms(int reps, F&& f) {
-  f();
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-// The kernel of this step.  q: [n, k] int8 codes, row-major (one output channel per row);
-// a: [k] int8 codes; acc: [n] int32.  Each product fits 15 bits and k of them fit 31 bits
-// (|acc| <= 128 * 127 * k < 2^31 for k < 132104), so int32 never overflows.
-void naive_gemv_s8(const std::int8_t* q, const std::int8_t* a, std::size_t n, std::size_t k, std::int32_t* acc) {
-  for (std::size_t c = 0; c < n; ++c) {
-    const std::int8_t* row = q + c * k;
-    std::int32_t sum = 0;
-    for (std::size_t j = 0; j < k; ++j) sum += std::int32_t(row[j]) * std::int32_t(a[j]);
-    acc[c] = sum;
-  }
-}
+// The kernel of this step is chord::examples::naive_gemv_s8 (example_util.hpp, 12 lines: read it now).
+// It lives in the shared header because steps 02 and 03 time themselves against it on the same data:
+//   for each output channel c:  acc[c] = sum_j int32(q[c][j]) * int32(a[j])
+// q: [n, k] int8 codes, row-major; a: [k] int8 codes; acc: [n] int32 (never overflows for k < 132104).
 
 }  // namespace
 

@@ -28,7 +28,6 @@
 // Checks: the int32 accumulators equal step 1's (exactly), and the library's kernel on the same
 // packed matrix gives the same outputs. Prints the speedup over step 1 (its kernel, repeated here).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -52,46 +51,15 @@
 #include "chord/ops/dispatch.hpp"
 #include "chord/ref/gemm.hpp"
 
+#include "example_util.hpp"
+
 namespace {
+
+using namespace chord::examples;
 
 using chord::kDot;
 using chord::kPanelBytes;
 using chord::kTileN;
-
-bool quick_mode() {
-  const char* v = std::getenv("CHORD_EXAMPLE_QUICK");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
-// Median wall time of `reps` calls of f, in milliseconds (after one warm-up call).
-template <class F>
-double median_ms(int reps, F&& f) {
-  f();
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-// The 4 activation bytes a[0..3] as one 32-bit value, to broadcast into every lane.
-std::int32_t load4(const std::int8_t* a) {
-  std::int32_t quad;
-  std::memcpy(&quad, a, sizeof quad);
-  return quad;
-}
-
-// Step 1's kernel, repeated to time it on the same data.  q: [n, k] codes, a: [k], acc: [n].
-void naive_gemv_s8(const std::int8_t* q, const std::int8_t* a, std::size_t n, std::size_t k, std::int32_t* acc) {
-  for (std::size_t c = 0; c < n; ++c) {
-    std::int32_t sum = 0;
-    for (std::size_t j = 0; j < k; ++j) sum += std::int32_t(q[c * k + j]) * std::int32_t(a[j]);
-    acc[c] = sum;
-  }
-}
 
 // The kernels of this step. All three: w: [n, k] packed int8 (panels), a: one row of [k] int8 codes,
 // zero-padded past k (QuantizedRows pads to 16, so reading whole k-groups of 4 is safe);

@@ -20,7 +20,6 @@
 // Prints bytes moved per gemv and the effective bandwidth, and checks every width exactly against
 // chord::ref (at an odd shape) and against a plain int32 dot of the codes (at the timing shape).
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -43,37 +42,16 @@
 #include "chord/ops/dispatch.hpp"
 #include "chord/ref/gemm.hpp"
 
+#include "example_util.hpp"
+
 namespace {
+
+using namespace chord::examples;
 
 using chord::group_k;
 using chord::kDot;
 using chord::kPanelBytes;
 using chord::kTileN;
-
-bool quick_mode() {
-  const char* v = std::getenv("CHORD_EXAMPLE_QUICK");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
-// Median wall time of `reps` calls of f, in milliseconds (after one warm-up call).
-template <class F>
-double median_ms(int reps, F&& f) {
-  f();
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-std::int32_t load4(const std::int8_t* a) {
-  std::int32_t quad;
-  std::memcpy(&quad, a, sizeof quad);
-  return quad;
-}
 
 // The kernels of this step. w: [n, k] packed at Bits; a: one row of [k] int8 codes, zero past k up
 // to a multiple of 16 (the longest k-group); acc: [w.rows_padded()] int32 = sum_j q[c][j] * a[j].

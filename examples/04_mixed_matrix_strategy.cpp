@@ -18,11 +18,9 @@
 // chord::ref. Prints segments, average bits, bytes, the output error against the fp32 layer, and
 // the gemv time against the same layer at 8 bits everywhere (step 3's 8-bit case).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -36,26 +34,11 @@
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
 
+#include "example_util.hpp"
+
 namespace {
 
-bool quick_mode() {
-  const char* v = std::getenv("CHORD_EXAMPLE_QUICK");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
-// Median wall time of `reps` calls of f, in milliseconds (after one warm-up call).
-template <class F>
-double median_ms(int reps, F&& f) {
-  f();
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using namespace chord::examples;
 
 double relative_error(const std::vector<float>& y, const std::vector<float>& exact) {
   double err = 0.0, norm = 0.0;

@@ -25,10 +25,8 @@
 // step 4 compares it with m gemv calls, the step-4 way: in a gemv every weight byte is loaded and
 // unpacked for one row, in a gemm for a block of rows.
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -40,26 +38,11 @@
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
 
+#include "example_util.hpp"
+
 namespace {
 
-bool quick_mode() {
-  const char* v = std::getenv("CHORD_EXAMPLE_QUICK");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
-// Median wall time of `reps` calls of f, in milliseconds (after one warm-up call).
-template <class F>
-double median_ms(int reps, F&& f) {
-  f();
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using namespace chord::examples;
 
 // The best ISA for which both backends have a table this CPU runs (scalar does not count: neither
 // backend has SIMD code there). Returns false when there is none (e.g. a build without Highway).
