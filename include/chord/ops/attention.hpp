@@ -7,8 +7,10 @@
 //                      W-A32 or W-A8), the softmax and P V in fp32
 // and, for incremental decoding, a KvCache: causal_attention_step projects one new token, appends its
 // key and value to the cache and attends its query to every cached position. Row t of the full
-// sequence and step t of the decoding agree (bit for bit for the attention core; the projections of one
-// row and of a whole sequence may round differently on the fp32-activation path, whose gemm blocks rows).
+// sequence and step t of the decoding agree within rounding: the full sequence runs blocks of queries
+// (outer-product tiles) and a cached row its own routine, which sum in different orders; and the
+// projections of one row and of a whole sequence may round differently on the fp32-activation path,
+// whose gemm blocks rows.
 // Scratch: the thread's Workspace (workspace.hpp, slots scores, q, k, v, context).
 #pragma once
 
@@ -41,13 +43,13 @@ inline void attention_core(const KernelTable& kernels, const float* q, const flo
   ref::detail::head_dim(d, heads, "attention_core");
   ref::detail::check_padding(padding, length, "attention_core");
   if (length == 0) return;
-  float* scratch = Workspace::reserve(Workspace::local().scores, attention_scratch_floats(length));
+  float* scratch = Workspace::reserve(Workspace::local().scores, attention_core_scratch_floats(length, d));
   kernel(q, k, v, length, d, heads, detail::key_mask(padding), scratch, out);
 }
 
 // (b) The newest token's query against all cached keys and values, its own included. q: [d],
-// k_cache, v_cache: [count, d], padding indexes cache positions, out: [d]. Equals row count-1 of
-// attention_core on the same inputs, bit for bit.
+// k_cache, v_cache: [count, d], padding indexes cache positions, out: [d]. Row count-1 of
+// attention_core on the same inputs, within rounding.
 inline void attention_row(const KernelTable& kernels, const float* q, const float* k_cache, const float* v_cache,
                           std::size_t count, std::size_t d, std::size_t heads, const KeyPadding& padding,
                           float* out) {

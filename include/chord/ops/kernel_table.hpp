@@ -84,17 +84,27 @@ struct KeyMask {
 // room for a kernel that works on a block of up to 4 queries at once).
 constexpr std::size_t attention_scratch_floats(std::size_t keys) { return 4 * ((keys + 15) / 16 * 16) + 64; }
 
+// Floats of scratch the full-sequence kernel needs for `length` positions of width d: K^T of one head
+// [d, keys rounded up to 32], V of one head with its columns padded to whole registers [length, d
+// rounded up to 16] (vectors have at most 16 float lanes) and 4 score rows; at least
+// attention_scratch_floats(length) (a kernel may run the row routine instead).
+constexpr std::size_t attention_core_scratch_floats(std::size_t length, std::size_t d) {
+  const std::size_t keys = (length + 31) / 32 * 32, blocked = keys * (d + 4) + length * ((d + 15) / 16 * 16);
+  return blocked > attention_scratch_floats(length) ? blocked : attention_scratch_floats(length);
+}
+
 // Causal multi-head attention on projected inputs (ref::attention_core):
 //   per head h (columns h*dh .. h*dh+dh-1, dh = d / heads) and query t:
 //   out_h[t] = sum_{s <= t, s not padding} softmax_s(q_h[t] . k_h[s] / sqrt(dh)) v_h[s]
 // (zeros when query t has no key). q, k, v, out: [length, d] (rows of d floats), heads divides d,
-// mask.left <= length, scratch: attention_scratch_floats(length) floats. out must not overlap q, k, v.
+// mask.left <= length, scratch: attention_core_scratch_floats(length, d) floats. out must not overlap
+// q, k, v. Within rounding of AttentionRowFn's rows (the full sequence may sum in other orders).
 using AttentionFn = void (*)(const float* q, const float* k, const float* v, std::size_t length, std::size_t d,
                              std::size_t heads, KeyMask mask, float* scratch, float* out);
 
 // One query row against a K/V cache (ref::attention_row): q: [d], k_cache, v_cache: [count, d],
 // mask indexes cache positions, scratch: attention_scratch_floats(count) floats, out: [d].
-// Equal, bit for bit, to row count-1 of AttentionFn on the same inputs (the same row routine).
+// Row count-1 of AttentionFn on the same inputs, within rounding.
 using AttentionRowFn = void (*)(const float* q, const float* k_cache, const float* v_cache, std::size_t count,
                                 std::size_t d, std::size_t heads, KeyMask mask, float* scratch, float* out);
 

@@ -9,9 +9,9 @@
 //   out_h = sum_s p[s] v_h[s]                     (vectorized over dh: up to 4 vectors per pass
 //                                                  over the keys, even / odd keys in separate
 //                                                  accumulators, scalar tail)
-// The full causal sequence runs this row routine for every query t with count = t + 1, so a cached
-// row is bit for bit the last row of the full sequence. Keys before `first` are never read.
-// Included once per Highway target (toggle guard).
+// The full causal sequence (Attention, at the end) runs blocks of 4 queries instead: outer-product
+// score tiles against K^T, SoftmaxRow per query, P V tiles; a cached row agrees with it within rounding.
+// Keys before `first` are never read. Included once per Highway target (toggle guard).
 
 #if defined(CHORD_BACKENDS_HIGHWAY_ATTENTION_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef CHORD_BACKENDS_HIGHWAY_ATTENTION_INL_HPP_
@@ -158,10 +158,168 @@ CHORD_HWY_ATTR void AttentionRow(const float* q, const float* k, const float* v,
   }
 }
 
-// See AttentionFn: query t against keys 0..t.
+// Scores of 4 queries against 2 vectors of keys: sc[r][s0 .. s0 + 2*lanes) = scale * q_r . K^T[:, s].
+// q[r]: the head's columns of query r; kt: K^T of the head, [dh, kp] (column s = key s); sc: [4, kp].
+// Outer products: each step j broadcasts q_r[j] and multiplies a vector of K^T row j, so the dot
+// products need no lane sums and dh needs no padding (8 accumulators: fits AVX2's 16 registers).
+HWY_INLINE CHORD_HWY_ATTR void ScoreTile(const float* const* q, const float* kt, std::size_t kp, std::size_t dh,
+                                         std::size_t s0, float scale, float* sc) {
+  const DF df;
+  const std::size_t lanes = hn::Lanes(df);
+  VF a00 = hn::Zero(df), a01 = hn::Zero(df), a10 = hn::Zero(df), a11 = hn::Zero(df);
+  VF a20 = hn::Zero(df), a21 = hn::Zero(df), a30 = hn::Zero(df), a31 = hn::Zero(df);
+  const float* column = kt + s0;
+  for (std::size_t j = 0; j < dh; ++j, column += kp) {
+    const VF k0 = hn::LoadU(df, column), k1 = hn::LoadU(df, column + lanes);
+    const VF q0 = hn::Set(df, q[0][j]), q1 = hn::Set(df, q[1][j]), q2 = hn::Set(df, q[2][j]), q3 = hn::Set(df, q[3][j]);
+    a00 = hn::MulAdd(q0, k0, a00), a01 = hn::MulAdd(q0, k1, a01);
+    a10 = hn::MulAdd(q1, k0, a10), a11 = hn::MulAdd(q1, k1, a11);
+    a20 = hn::MulAdd(q2, k0, a20), a21 = hn::MulAdd(q2, k1, a21);
+    a30 = hn::MulAdd(q3, k0, a30), a31 = hn::MulAdd(q3, k1, a31);
+  }
+  const VF vscale = hn::Set(df, scale);
+  float* row = sc + s0;
+  hn::StoreU(hn::Mul(a00, vscale), df, row), hn::StoreU(hn::Mul(a01, vscale), df, row + lanes), row += kp;
+  hn::StoreU(hn::Mul(a10, vscale), df, row), hn::StoreU(hn::Mul(a11, vscale), df, row + lanes), row += kp;
+  hn::StoreU(hn::Mul(a20, vscale), df, row), hn::StoreU(hn::Mul(a21, vscale), df, row + lanes), row += kp;
+  hn::StoreU(hn::Mul(a30, vscale), df, row), hn::StoreU(hn::Mul(a31, vscale), df, row + lanes);
+}
+
+// One context row's R vectors from column j0 (a0 .. a3), only the columns < dh; out == null: skipped.
+template <std::size_t R>
+HWY_INLINE CHORD_HWY_ATTR void StoreContextRow(float* out, std::size_t j0, std::size_t dh, VF a0, VF a1, VF a2,
+                                               VF a3) {
+  if (out == nullptr) return;
+  const DF df;
+  const std::size_t lanes = hn::Lanes(df);
+  const auto store = [&](VF acc, std::size_t j) {  // (a vector argument, not a capture: SVE is sizeless)
+    if (j + lanes <= dh)
+      hn::StoreU(acc, df, out + j);
+    else if (j < dh)
+      StorePartial(acc, out + j, dh - j);
+  };
+  store(a0, j0);
+  if constexpr (R > 1) store(a1, j0 + lanes);
+  if constexpr (R > 2) store(a2, j0 + 2 * lanes);
+  if constexpr (R > 3) store(a3, j0 + 3 * lanes);
+}
+
+// Context of 4 queries for R vectors of the head's columns from j0:
+//   out_r[j0 .. j0 + R*lanes) = sum_{s < count} p[r][s] vp[s][j0 ..]    p: [4, kp], vp: rows of stride ldv
+// (4 x R accumulators: R <= 4 on 32-register targets, R <= 2 on AVX2). Stores only columns < dh.
+template <std::size_t R>
+HWY_INLINE CHORD_HWY_ATTR void ContextTile(const float* p, std::size_t kp, const float* vp, std::size_t ldv,
+                                           std::size_t count, std::size_t j0, std::size_t dh, float* const* out) {
+  const DF df;
+  const std::size_t lanes = hn::Lanes(df);
+  VF c00 = hn::Zero(df), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+  VF c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+  for (std::size_t s = 0; s < count; ++s) {
+    const float* row = vp + s * ldv + j0;
+    const VF w0 = hn::Set(df, p[s]), w1 = hn::Set(df, p[kp + s]), w2 = hn::Set(df, p[2 * kp + s]),
+             w3 = hn::Set(df, p[3 * kp + s]);
+    const VF v0 = hn::LoadU(df, row);
+    c00 = hn::MulAdd(w0, v0, c00), c10 = hn::MulAdd(w1, v0, c10);
+    c20 = hn::MulAdd(w2, v0, c20), c30 = hn::MulAdd(w3, v0, c30);
+    if constexpr (R > 1) {
+      const VF v1 = hn::LoadU(df, row + lanes);
+      c01 = hn::MulAdd(w0, v1, c01), c11 = hn::MulAdd(w1, v1, c11);
+      c21 = hn::MulAdd(w2, v1, c21), c31 = hn::MulAdd(w3, v1, c31);
+    }
+    if constexpr (R > 2) {
+      const VF v2 = hn::LoadU(df, row + 2 * lanes);
+      c02 = hn::MulAdd(w0, v2, c02), c12 = hn::MulAdd(w1, v2, c12);
+      c22 = hn::MulAdd(w2, v2, c22), c32 = hn::MulAdd(w3, v2, c32);
+    }
+    if constexpr (R > 3) {
+      const VF v3 = hn::LoadU(df, row + 3 * lanes);
+      c03 = hn::MulAdd(w0, v3, c03), c13 = hn::MulAdd(w1, v3, c13);
+      c23 = hn::MulAdd(w2, v3, c23), c33 = hn::MulAdd(w3, v3, c33);
+    }
+  }
+  StoreContextRow<R>(out[0], j0, dh, c00, c01, c02, c03);
+  StoreContextRow<R>(out[1], j0, dh, c10, c11, c12, c13);
+  StoreContextRow<R>(out[2], j0, dh, c20, c21, c22, c23);
+  StoreContextRow<R>(out[3], j0, dh, c30, c31, c32, c33);
+}
+
+// See AttentionFn: query t against keys 0..t, in blocks of 4 queries (scratch:
+// attention_core_scratch_floats). Per head: K^T and V (columns padded to whole vectors, unless dh
+// already is) are packed once; per block, the scores of its keys (ScoreTile), the masks (only the
+// diagonal tiles hold keys after a query), SoftmaxRow per query, then P V (ContextTile).
+// Within rounding of AttentionRow, not bit for bit: the sums run in other orders.
 CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d,
                               std::size_t heads, KeyMask mask, float* scratch, float* out) {
-  for (std::size_t t = 0; t < length; ++t) AttentionRow(q + t * d, k, v, t + 1, d, heads, mask, scratch, out + t * d);
+  const std::size_t lanes = hn::Lanes(DF());
+  const std::size_t max_r = HWY_TARGET == HWY_AVX2 ? 2 : 4;  // AVX2: 16 registers
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  const std::size_t dh = d / heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
+  const std::size_t first = mask.left < length ? mask.left : length;
+  for (std::size_t t = 0; t < first; ++t)  // queries before the first key: no key at all
+    for (std::size_t j = 0; j < d; ++j) out[t * d + j] = 0.0f;
+  const std::size_t n = length - first;  // keys (and queries) from `first`
+  if (n == 0) return;
+  const std::size_t kp = (n + 2 * lanes - 1) / (2 * lanes) * (2 * lanes);
+  const std::size_t cols = (dh + lanes - 1) / lanes * lanes;  // the head's columns in whole vectors
+  const bool pack_v = cols != dh;
+  const std::size_t ldv = pack_v ? cols : d;  // row stride of the values the context tiles read
+  float* kt = scratch;                        // [dh, kp]
+  float* vp = kt + dh * kp;                   // [n, cols] when packed
+  float* p = vp + (pack_v ? n * cols : 0);    // [4, kp]
+  for (std::size_t h = 0; h < heads; ++h) {
+    const std::size_t offset = h * dh;
+    for (std::size_t s = 0; s < n; ++s) {
+      const float* key = k + (first + s) * d + offset;
+      for (std::size_t j = 0; j < dh; ++j) kt[j * kp + s] = key[j];
+    }
+    for (std::size_t j = 0; j < dh; ++j)
+      for (std::size_t s = n; s < kp; ++s) kt[j * kp + s] = 0.0f;
+    const float* values = v + first * d + offset;
+    if (pack_v) {
+      for (std::size_t s = 0; s < n; ++s) {
+        for (std::size_t j = 0; j < dh; ++j) vp[s * cols + j] = values[s * d + j];
+        for (std::size_t j = dh; j < cols; ++j) vp[s * cols + j] = 0.0f;
+      }
+      values = vp;
+    }
+    for (std::size_t t0 = 0; t0 < n; t0 += 4) {  // queries first + t0 .. first + t0 + 3
+      const std::size_t rows = n - t0 < 4 ? n - t0 : 4, keys = t0 + rows;
+      const float* qr[4];
+      float* outr[4];
+      for (std::size_t r = 0; r < 4; ++r) {  // a partial block repeats its last query (computed, not stored)
+        qr[r] = q + (first + t0 + (r < rows ? r : rows - 1)) * d + offset;
+        outr[r] = r < rows ? out + (first + t0 + r) * d + offset : nullptr;
+      }
+      for (std::size_t s0 = 0; s0 < keys; s0 += 2 * lanes) ScoreTile(qr, kt, kp, dh, s0, scale, p);
+      for (std::size_t r = 0; r < 4; ++r) {
+        float* row = p + r * kp;
+        const std::size_t count = r < rows ? t0 + r + 1 : 0;  // causal: keys 0 .. t0 + r
+        if (mask.valid != nullptr)
+          for (std::size_t s = 0; s < count; ++s)
+            if (mask.valid[first + s] == 0) row[s] = kMinusInf;
+        // -inf up to a whole vector: SoftmaxRow then needs no partial loads, and exp(-inf) = 0 gives the
+        // same sums as its own padding.
+        const std::size_t whole = (count + lanes - 1) / lanes * lanes;
+        for (std::size_t s = count; s < whole; ++s) row[s] = kMinusInf;
+        SoftmaxRow(row, whole, row);
+        for (std::size_t s = whole; s < keys; ++s) row[s] = 0.0f;
+      }
+      std::size_t j = 0;
+      for (; j + max_r * lanes <= cols; j += max_r * lanes) {
+        if (max_r == 4)
+          ContextTile<4>(p, kp, values, ldv, keys, j, dh, outr);
+        else
+          ContextTile<2>(p, kp, values, ldv, keys, j, dh, outr);
+      }
+      switch ((cols - j) / lanes) {
+        case 3: ContextTile<3>(p, kp, values, ldv, keys, j, dh, outr); break;
+        case 2: ContextTile<2>(p, kp, values, ldv, keys, j, dh, outr); break;
+        case 1: ContextTile<1>(p, kp, values, ldv, keys, j, dh, outr); break;
+        default: break;
+      }
+    }
+  }
 }
 
 }  // namespace chord::backends::highway::CHORD_HWY_VARIANT::HWY_NAMESPACE

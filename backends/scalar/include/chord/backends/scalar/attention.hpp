@@ -1,10 +1,11 @@
 // chord/backends/scalar/attention.hpp: the portable attention core (AttentionFn / AttentionRowFn in
-// chord/ops/kernel_table.hpp), the shape every SIMD backend follows:
+// chord/ops/kernel_table.hpp), the shape every SIMD backend's cached row follows:
 //   for each head h:   scores[s] = q_h . k_h[s] / sqrt(dh)  for the keys s in [first, count)
 //                      (first = mask.left; masked keys -> -inf), softmax in place (fp32),
 //                      out_h = sum_s p[s] v_h[s]
 // The full causal sequence is one such row per query t with count = t + 1 (the keys 0..t), so
-// attention_row on a K/V cache equals the last row of the full sequence bit for bit.
+// attention_row on a K/V cache equals the last row of the full sequence bit for bit here (the SIMD
+// backends run the full sequence in blocks of queries instead: within rounding).
 #pragma once
 
 #include <cmath>

@@ -10,8 +10,9 @@
 //   out_h = sum_s p[s] v_h[s]                     (vectorized over dh: up to 4 registers per pass
 //                                                  over the keys, even / odd keys in separate
 //                                                  accumulators, scalar tail)
-// The full causal sequence runs this row routine for every query t with count = t + 1, so a cached
-// row is bit for bit the last row of the full sequence. Keys before `first` are never read.
+// The full causal sequence (attention<Tag>, at the end) runs blocks of 4 queries instead: outer-product
+// score tiles against K^T, softmax_row per query, P V tiles; a cached row agrees with it within
+// rounding. Keys before `first` are never read.
 #pragma once
 
 #include <cmath>
@@ -181,12 +182,151 @@ void attention_row(const float* q, const float* k, const float* v, std::size_t c
   }
 }
 
-// See AttentionFn: query t against keys 0..t.
+namespace attention_detail {
+
+// Scores of 4 queries against 2 registers of keys: sc[r][s0 .. s0 + 2*lanes) = scale * q_r . K^T[:, s].
+// q_r: the head's columns of query r; kt: K^T of the head, [dh, kp] (column s = key s); sc: [4, kp].
+// Outer products: each step j broadcasts q_r[j] and multiplies a register of K^T row j, so the dot
+// products need no lane sums and dh needs no padding (8 accumulators: fits AVX2's 16 registers).
+template <class Tag>
+inline void score_tile(const float* const* q, const float* kt, std::size_t kp, std::size_t dh, std::size_t s0,
+                       float scale, float* sc) {
+  using B = row_detail::FloatBatch<Tag>;
+  constexpr std::size_t kLanes = B::size;
+  B a00(0.0f), a01(0.0f), a10(0.0f), a11(0.0f), a20(0.0f), a21(0.0f), a30(0.0f), a31(0.0f);
+  const float* column = kt + s0;
+  for (std::size_t j = 0; j < dh; ++j, column += kp) {
+    const B k0 = B::load_unaligned(column), k1 = B::load_unaligned(column + kLanes);
+    const B q0(q[0][j]), q1(q[1][j]), q2(q[2][j]), q3(q[3][j]);
+    a00 = fused_multiply_add<Tag>(q0, k0, a00), a01 = fused_multiply_add<Tag>(q0, k1, a01);
+    a10 = fused_multiply_add<Tag>(q1, k0, a10), a11 = fused_multiply_add<Tag>(q1, k1, a11);
+    a20 = fused_multiply_add<Tag>(q2, k0, a20), a21 = fused_multiply_add<Tag>(q2, k1, a21);
+    a30 = fused_multiply_add<Tag>(q3, k0, a30), a31 = fused_multiply_add<Tag>(q3, k1, a31);
+  }
+  const B vscale(scale);
+  float* row = sc + s0;
+  (a00 * vscale).store_unaligned(row), (a01 * vscale).store_unaligned(row + kLanes), row += kp;
+  (a10 * vscale).store_unaligned(row), (a11 * vscale).store_unaligned(row + kLanes), row += kp;
+  (a20 * vscale).store_unaligned(row), (a21 * vscale).store_unaligned(row + kLanes), row += kp;
+  (a30 * vscale).store_unaligned(row), (a31 * vscale).store_unaligned(row + kLanes);
+}
+
+// Context of 4 queries for R registers of the head's columns from j0:
+//   out_r[j0 .. j0 + R*lanes) = sum_{s < count} p[r][s] vp[s][j0 ..]     p: [4, kp], vp: [count, cp]
+// (4 x R accumulators: R <= 4 on 32-register ISAs, R <= 2 on AVX2). Stores only columns < dh.
+template <class Tag, int R>
+inline void context_tile(const float* p, std::size_t kp, const float* vp, std::size_t cp, std::size_t count,
+                         std::size_t j0, std::size_t dh, float* const* out) {
+  using B = row_detail::FloatBatch<Tag>;
+  constexpr std::size_t kLanes = B::size;
+  B acc[4][R];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < R; ++c) acc[r][c] = B(0.0f);
+  for (std::size_t s = 0; s < count; ++s) {
+    const float* row = vp + s * cp + j0;
+    B values[R];
+#pragma GCC unroll 4
+    for (int c = 0; c < R; ++c) values[c] = B::load_unaligned(row + c * kLanes);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const B w(p[r * kp + s]);
+#pragma GCC unroll 4
+      for (int c = 0; c < R; ++c) acc[r][c] = fused_multiply_add<Tag>(w, values[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    if (out[r] == nullptr) continue;
+#pragma GCC unroll 4
+    for (int c = 0; c < R; ++c) {
+      const std::size_t j = j0 + c * kLanes;
+      if (j + kLanes <= dh)
+        acc[r][c].store_unaligned(out[r] + j);
+      else if (j < dh)
+        row_detail::store_partial<Tag>(acc[r][c], out[r] + j, dh - j);
+    }
+  }
+}
+
+}  // namespace attention_detail
+
+// See AttentionFn: query t against keys 0..t, in blocks of 4 queries (scratch:
+// attention_core_scratch_floats). Per head: K^T and V (columns padded to whole registers, unless dh
+// already is) are packed once; per block, the scores of its keys (score_tile), the masks (only the
+// diagonal tiles hold keys after a query), softmax_row per query, then P V (context_tile).
+// Within rounding of attention_row, not bit for bit: the sums run in other orders.
 template <class Tag>
 void attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d, std::size_t heads,
                KeyMask mask, float* scratch, float* out) {
-  for (std::size_t t = 0; t < length; ++t)
-    attention_row<Tag>(q + t * d, k, v, t + 1, d, heads, mask, scratch, out + t * d);
+  using B = row_detail::FloatBatch<Tag>;
+  constexpr std::size_t kLanes = B::size, kMaxR = kLanes == 8 ? 2 : 4;  // AVX2: 16 registers
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  const std::size_t dh = d / heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
+  const std::size_t first = mask.left < length ? mask.left : length;
+  for (std::size_t t = 0; t < first; ++t)  // queries before the first key: no key at all
+    for (std::size_t j = 0; j < d; ++j) out[t * d + j] = 0.0f;
+  const std::size_t n = length - first;  // keys (and queries) from `first`
+  if (n == 0) return;
+  const std::size_t kp = (n + 2 * kLanes - 1) / (2 * kLanes) * (2 * kLanes);
+  const std::size_t cols = (dh + kLanes - 1) / kLanes * kLanes;  // the head's columns in whole registers
+  const bool pack_v = cols != dh;
+  const std::size_t ldv = pack_v ? cols : d;  // row stride of the values the context tiles read
+  float* kt = scratch;                  // [dh, kp]
+  float* vp = kt + dh * kp;             // [n, cols] when packed
+  float* p = vp + (pack_v ? n * cols : 0);  // [4, kp]
+  for (std::size_t h = 0; h < heads; ++h) {
+    const std::size_t offset = h * dh;
+    for (std::size_t s = 0; s < n; ++s) {
+      const float* key = k + (first + s) * d + offset;
+      for (std::size_t j = 0; j < dh; ++j) kt[j * kp + s] = key[j];
+    }
+    for (std::size_t j = 0; j < dh; ++j)
+      for (std::size_t s = n; s < kp; ++s) kt[j * kp + s] = 0.0f;
+    const float* values = v + first * d + offset;
+    if (pack_v) {
+      for (std::size_t s = 0; s < n; ++s) {
+        for (std::size_t j = 0; j < dh; ++j) vp[s * cols + j] = values[s * d + j];
+        for (std::size_t j = dh; j < cols; ++j) vp[s * cols + j] = 0.0f;
+      }
+      values = vp;
+    }
+    for (std::size_t t0 = 0; t0 < n; t0 += 4) {  // queries first + t0 .. first + t0 + 3
+      const std::size_t rows = n - t0 < 4 ? n - t0 : 4, keys = t0 + rows;
+      const float* qr[4];
+      float* outr[4];
+      for (std::size_t r = 0; r < 4; ++r) {  // a partial block repeats its last query (computed, not stored)
+        qr[r] = q + (first + t0 + (r < rows ? r : rows - 1)) * d + offset;
+        outr[r] = r < rows ? out + (first + t0 + r) * d + offset : nullptr;
+      }
+      for (std::size_t s0 = 0; s0 < keys; s0 += 2 * kLanes)
+        attention_detail::score_tile<Tag>(qr, kt, kp, dh, s0, scale, p);
+      for (std::size_t r = 0; r < 4; ++r) {
+        float* row = p + r * kp;
+        const std::size_t count = r < rows ? t0 + r + 1 : 0;  // causal: keys 0 .. t0 + r
+        if (mask.valid != nullptr)
+          for (std::size_t s = 0; s < count; ++s)
+            if (mask.valid[first + s] == 0) row[s] = kMinusInf;
+        // -inf up to a whole register: softmax_row then needs no partial loads, and exp(-inf) = 0 gives
+        // the same sums as its own padding.
+        const std::size_t whole = (count + kLanes - 1) / kLanes * kLanes;
+        for (std::size_t s = count; s < whole; ++s) row[s] = kMinusInf;
+        softmax_row<Tag>(row, whole, row);
+        for (std::size_t s = whole; s < keys; ++s) row[s] = 0.0f;
+      }
+      std::size_t j = 0;
+      for (; j + kMaxR * kLanes <= cols; j += kMaxR * kLanes)
+        attention_detail::context_tile<Tag, kMaxR>(p, kp, values, ldv, keys, j, dh, outr);
+      switch ((cols - j) / kLanes) {
+        case 3: attention_detail::context_tile<Tag, 3>(p, kp, values, ldv, keys, j, dh, outr); break;
+        case 2: attention_detail::context_tile<Tag, 2>(p, kp, values, ldv, keys, j, dh, outr); break;
+        case 1: attention_detail::context_tile<Tag, 1>(p, kp, values, ldv, keys, j, dh, outr); break;
+        default: break;
+      }
+    }
+  }
 }
 
 // `table` with this backend's row kernels for Tag (quantize_rows, the fp32 row ops, attention).
