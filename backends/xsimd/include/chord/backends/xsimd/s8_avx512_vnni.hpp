@@ -15,15 +15,17 @@
 //   acc[R][T] zmm accumulators, K loop over panels, epilogue straight from the accumulators.
 //
 // Why the blocking and the epilogue look the way they do (measured on Zen 4, one vpdpbusd zmm per cycle):
-//   - gemm: 8 rows x 3 tiles = 24 accumulators, 3 panel loads + 8 activation broadcasts per 24
-//     vpdpbusd (the loads stay well under the two load ports). The row and tile counts that do not
-//     fill a block run as one smaller block (a 16:64:64 call is 8x3 + 8x1 blocks, not 8x2 + 8x1 + ...).
+//   - gemm: 8 rows x 2 tiles = 16 accumulators, 2 panel loads + 8 activation broadcasts per 16
+//     vpdpbusd. 8 x 3 (24) would load less per dot product, but GCC 12 no longer keeps an accumulator
+//     array of that size in registers (it spilled 46 of them: 30 % slower); 4 x 4 measured the same as
+//     8 x 2 at M = 200 and slower at M = 16. The rows that do not fill a block run as one smaller
+//     block (m = 13: 8 + 5 rows, not 8 + 4 + 1).
 //   - gemv: 1 row x 8 tiles: 8 independent accumulator chains (vpdpbusd latency x throughput) and
 //     8 weight streams, prefetched a few panels ahead.
 //   - The epilogue converts, scales and stores each accumulator directly (masked store for a partial
-//     tile, a scatter through out.columns for a mixed matrix's segment). It used to go through an
-//     int32 array on the stack and a per-row memcpy; at k = 64 that round trip cost more than the
-//     dot products (200:64:64 ran at 29 % of peak).
+//     tile; scalar stores through out.columns only for a tile whose columns are not consecutive). It
+//     used to go through an int32 array on the stack and a per-row memcpy; at k = 64 that round trip
+//     cost more than the dot products (200:64:64 ran at 29 % of peak).
 #pragma once
 
 #include <immintrin.h>
@@ -53,6 +55,18 @@ inline __m512i plane(__m512i panel, int s) {
   }
 }
 
+// acc += the 4-byte dot products of u (unsigned) and a (signed) in each int32 lane: vpdpbusd.
+// Written as asm with acc as an in-out register: with the intrinsic, GCC 12 copied every accumulator
+// to a fresh register and back around each vpdpbusd (two zmm moves per dot product in the loop).
+template <int Bits>
+inline void dot_accumulate(__m512i& acc, __m512i u, __m512i a) {
+#if defined(__GNUC__)
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(a));
+#else
+  acc = _mm512_dpbusd_epi32(acc, u, a);
+#endif
+}
+
 // What the epilogue needs of one tile, loaded once and shared by every row of a block: the mask of
 // the tile's real channels, their weight scales and bias, and (mixed matrices) their output columns.
 template <int Bits>
@@ -63,7 +77,8 @@ struct TileOut {
   std::size_t first;  // output column of the tile's channel 0 when its columns are consecutive
   const std::uint32_t* columns;  // else each channel's output column (a mixed matrix's segment)
 
-  TileOut(const PackedMatrix& w, const GemmOutput& out, std::size_t tile) {
+  // always_inline: as a call, it made GCC spill and reload every accumulator around it (vzeroupper).
+  [[gnu::always_inline]] TileOut(const PackedMatrix& w, const GemmOutput& out, std::size_t tile) {
     const std::size_t r0 = tile * kTileN;
     const std::size_t count = w.rows() - r0 < kTileN ? w.rows() - r0 : kTileN;
     valid = static_cast<__mmask16>((1u << count) - 1u);
@@ -95,7 +110,7 @@ struct TileOut {
   // Row i's 16 raw dots of this tile (sum u * a) -> acc = dot - 2^(b-1) * a.sums[i] -> int32 or
   // y = float(acc) * a_scale * w_scale + bias (ref::dequantize_acc's order: two multiplies, then the
   // add; -ffp-contract=off keeps them apart), stored at the tile's columns of row i.
-  void store(__m512i dots, const QuantizedRows& a, std::size_t i, const GemmOutput& out) const {
+  [[gnu::always_inline]] void store(__m512i dots, const QuantizedRows& a, std::size_t i, const GemmOutput& out) const {
     // Unsigned product: the same bits as the int32 one, without signed-overflow UB past the k limit.
     const std::uint32_t offset_sum = (1u << (Bits - 1)) * static_cast<std::uint32_t>(a.sums[i]);
     const __m512i acc = _mm512_sub_epi32(dots, _mm512_set1_epi32(static_cast<std::int32_t>(offset_sum)));
@@ -116,7 +131,7 @@ struct TileOut {
 
   // Scalar stores through the column list: cheaper than vscatterdps on Zen 4.
   template <class T>
-  void scatter(const T (&values)[kTileN], T* row) const {
+  [[gnu::always_inline]] void scatter(const T (&values)[kTileN], T* row) const {
     const unsigned count = static_cast<unsigned>(__builtin_popcount(valid));
     for (unsigned c = 0; c < count; ++c) row[columns[c]] = values[c];
   }
@@ -157,7 +172,7 @@ void block(const QuantizedRows& a, const PackedMatrix& w, std::size_t i0, std::s
       for (int r = 0; r < R; ++r) {
         const __m512i activations = _mm512_set1_epi32(load4<Tag>(row + r * stride + g * kGroup + 4 * s));
 #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], planes[t], activations);
+        for (int t = 0; t < T; ++t) dot_accumulate<Bits>(acc[r][t], planes[t], activations);
       }
     }
   }
@@ -200,7 +215,7 @@ void run_blocks(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput&
 
 namespace chord::backends::xsimd {
 
-// w{Bits}a8 on AVX-512 VNNI: see GemmS8Fn. 8 rows x 3 tiles for gemm, 1 row x 8 tiles for gemv.
+// w{Bits}a8 on AVX-512 VNNI: see GemmS8Fn. 8 rows x 2 tiles for gemm, 1 row x 8 tiles for gemv.
 template <int Bits>
 void gemm_s8_avx512_vnni(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out) {
   using namespace avx512_vnni_detail;
