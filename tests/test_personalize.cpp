@@ -4,11 +4,11 @@
 // end-to-end check the issue asks for: on a small backbone with planted user-specific structure, strategies
 // personalized by trained hypernetworks beat the user-agnostic strategy at the same average bits.
 //
-// The backbone is this file's own (PlantedRecommender): a 2-layer MLP recommender built from nn::Linear,
-// with 4 user clusters whose inputs excite different blocks of hidden channels and score different
-// blocks of items. A cluster's loss is thus sensitive to its own blocks of both personalized layers and
-// barely to the others: a personalized strategy can spend the bits where this user needs them, a
-// strategy shared by everyone cannot.
+// The backbone is PlantedRecommender (planted_backbone.hpp, shared with test_experiment.cpp): a 2-layer
+// MLP recommender built from nn::Linear, with 4 user clusters whose inputs excite different blocks of
+// hidden channels and score different blocks of items. A cluster's loss is thus sensitive to its own
+// blocks of both personalized layers and barely to the others: a personalized strategy can spend the
+// bits where this user needs them, a strategy shared by everyone cannot.
 //
 // Finite differences: objectives are reduced to doubles; each check compares the norm of (fd - analytic)
 // with the norm of analytic over the checked components (1e-2 relative plus a floor for float noise,
@@ -41,9 +41,12 @@
 #include "chord/personalize/profile_message.hpp"
 #include "chord/personalize/relaxation.hpp"
 #include "chord/personalize/trainer.hpp"
+#include "planted_backbone.hpp"
 
 using namespace chord;
 using namespace chord::personalize;
+using chord::test::PlantedConfig;
+using chord::test::PlantedRecommender;
 
 namespace {
 
@@ -52,133 +55,6 @@ constexpr std::size_t kTestThreads = 1;
 #else
 constexpr std::size_t kTestThreads = 2;
 #endif
-
-// ---------------------------------------------------------------------------------------------------
-// The planted backbone: logits = W2 relu(W1 x) over N items; the loss is the cross-entropy to the user's
-// next-item distribution, which is the fp32 model's own softmax (the planted "truth"): the fp32 weights
-// are then the exact minimizer, every quantization raises the loss (by the KL divergence), and
-// strategies compare without sampling noise.
-//   x: [D] (D = K * in_block), hidden [H] (H = K * hidden_block), items [N] (N = K * item_block).
-//   W1 [H, D]: hidden block k reads input block k with N(0, 1) weights, everything else N(0, 0.05^2).
-//   W2 [N, H]: item block k reads hidden block k with N(0, 1) weights, everything else N(0, 0.05^2).
-//   User u is in cluster u % K; its inputs are m_u + N(0, 0.5^2) on input block k (m_u ~ N(0, 1) per
-//   dimension: every user differs a little) and N(0, 0.1^2) elsewhere.
-//   Profile: the mean hidden activation over the user's training inputs (the "last hidden state").
-// ---------------------------------------------------------------------------------------------------
-struct PlantedConfig {
-  std::size_t clusters = 4, in_block = 4, hidden_block = 8, item_block = 4;
-  std::size_t users = 96, train_examples = 12, validation_examples = 12;
-  std::uint64_t seed = 1;
-};
-
-class PlantedRecommender : public PersonalizableBackbone {
- public:
-  struct Scratch : Workspace {
-    std::vector<float> pre, hidden, logits, dlogits, dhidden;
-  };
-
-  explicit PlantedRecommender(const PlantedConfig& c) : c_(c) {
-    D_ = c.clusters * c.in_block, H_ = c.clusters * c.hidden_block, N_ = c.clusters * c.item_block;
-    nn::Rng rng(c.seed, 1);
-    w1_.resize(H_ * D_), w2_.resize(N_ * H_);
-    for (std::size_t i = 0; i < H_; ++i)
-      for (std::size_t j = 0; j < D_; ++j)
-        w1_[i * D_ + j] = i / c.hidden_block == j / c.in_block ? rng.normal() : rng.normal(0.0f, 0.05f);
-    for (std::size_t t = 0; t < N_; ++t)
-      for (std::size_t i = 0; i < H_; ++i)
-        w2_[t * H_ + i] = t / c.item_block == i / c.hidden_block ? rng.normal() : rng.normal(0.0f, 0.05f);
-    Scratch ws;
-    for (std::size_t u = 0; u < c.users; ++u) {
-      nn::Rng user_rng(c.seed, 1000 + u);
-      const std::size_t k = cluster(u);
-      std::vector<float> mean(c.in_block);
-      for (float& m : mean) m = user_rng.normal();
-      for (int split = 0; split < 2; ++split) {
-        const std::size_t n = split == 0 ? c.train_examples : c.validation_examples;
-        std::vector<float> x(n * D_);
-        for (std::size_t e = 0; e < n; ++e)
-          for (std::size_t j = 0; j < D_; ++j)
-            x[e * D_ + j] = j / c.in_block == k ? mean[j % c.in_block] + user_rng.normal(0.0f, 0.5f)
-                                                : user_rng.normal(0.0f, 0.1f);
-        forward(x.data(), n, w1_.data(), w2_.data(), ws);
-        std::vector<double> targets(n * N_);
-        for (std::size_t e = 0; e < n; ++e) softmax(ws.logits.data() + e * N_, targets.data() + e * N_);
-        inputs_[split].push_back(std::move(x));
-        targets_[split].push_back(std::move(targets));
-      }
-      // Profile: mean hidden activation over the training inputs.
-      forward(inputs_[0].back().data(), c.train_examples, w1_.data(), w2_.data(), ws);
-      std::vector<float> u_vec(H_, 0.0f);
-      for (std::size_t e = 0; e < c.train_examples; ++e)
-        for (std::size_t i = 0; i < H_; ++i) u_vec[i] += ws.hidden[e * H_ + i] / float(c.train_examples);
-      profiles_.push_back(std::move(u_vec));
-    }
-  }
-
-  std::size_t cluster(std::size_t user) const { return user % c_.clusters; }
-  const PlantedConfig& config() const { return c_; }
-
-  std::string architecture() const override { return "planted-mlp"; }
-  std::vector<PersonalizedLayer> layers() const override {
-    return {{"fc1.weight", H_, D_, w1_.data()}, {"fc2.weight", N_, H_, w2_.data()}};
-  }
-  std::size_t profile_dim() const override { return H_; }
-  std::size_t user_count() const override { return c_.users; }
-  std::vector<float> profile(std::size_t user) const override { return profiles_.at(user); }
-  std::unique_ptr<Workspace> make_workspace() const override { return std::make_unique<Scratch>(); }
-
-  double loss_and_weight_grads(const UserLossRequest& request, const std::vector<const float*>& w_eff,
-                               const std::vector<float*>* dw_eff, Workspace& workspace) const override {
-    CHORD_CHECK(w_eff.size() == 2, "planted backbone: 2 layers expected");  // not REQUIRE: worker threads call this
-    auto& ws = static_cast<Scratch&>(workspace);
-    const int split = request.split == UserSplit::train ? 0 : 1;
-    const std::vector<float>& x = inputs_[split].at(request.user);
-    const std::vector<double>& targets = targets_[split].at(request.user);
-    const std::size_t n = targets.size() / N_;
-    forward(x.data(), n, w_eff[0], w_eff[1], ws);
-    double loss = 0.0;
-    ws.dlogits.assign(n * N_, 0.0f);
-    std::vector<double> model(N_);
-    for (std::size_t e = 0; e < n; ++e) {  // cross-entropy to the target distribution, mean over the examples
-      const double* target = targets.data() + e * N_;
-      softmax(ws.logits.data() + e * N_, model.data());
-      for (std::size_t t = 0; t < N_; ++t) {
-        if (target[t] > 0.0) loss -= target[t] * std::log(std::fmax(model[t], 1e-300)) / double(n);
-        ws.dlogits[e * N_ + t] = float((model[t] - target[t]) / double(n));
-      }
-    }
-    if (dw_eff != nullptr) {
-      ws.dhidden.assign(n * H_, 0.0f);
-      nn::linear_backward(ws.dlogits.data(), ws.hidden.data(), w_eff[1], ws.dhidden.data(), (*dw_eff)[1], nullptr, n,
-                          H_, N_);
-      for (std::size_t i = 0; i < n * H_; ++i) ws.dhidden[i] = ws.pre[i] > 0.0f ? ws.dhidden[i] : 0.0f;
-      nn::linear_backward(ws.dhidden.data(), x.data(), w_eff[0], nullptr, (*dw_eff)[0], nullptr, n, D_, H_);
-    }
-    return loss;
-  }
-
- private:
-  // z: [N] -> p: [N]
-  void softmax(const float* z, double* p) const {
-    const double top = *std::max_element(z, z + N_);
-    double sum = 0.0;
-    for (std::size_t t = 0; t < N_; ++t) sum += p[t] = std::exp(double(z[t]) - top);
-    for (std::size_t t = 0; t < N_; ++t) p[t] /= sum;
-  }
-  void forward(const float* x, std::size_t n, const float* w1, const float* w2, Scratch& ws) const {
-    ws.pre.resize(n * H_), ws.hidden.resize(n * H_), ws.logits.resize(n * N_);
-    nn::linear_forward(x, w1, nullptr, ws.pre.data(), n, D_, H_);
-    for (std::size_t i = 0; i < n * H_; ++i) ws.hidden[i] = std::max(ws.pre[i], 0.0f);
-    nn::linear_forward(ws.hidden.data(), w2, nullptr, ws.logits.data(), n, H_, N_);
-  }
-
-  PlantedConfig c_;
-  std::size_t D_ = 0, H_ = 0, N_ = 0;
-  std::vector<float> w1_, w2_;
-  std::vector<std::vector<float>> inputs_[2];
-  std::vector<std::vector<double>> targets_[2];  // [examples, N] next-item distributions
-  std::vector<std::vector<float>> profiles_;
-};
 
 // ---------------------------------------------------------------------------------------------------
 // Finite differences.
