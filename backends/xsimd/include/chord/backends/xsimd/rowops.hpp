@@ -6,8 +6,8 @@
 // copied into a register-sized buffer padded with a neutral value (0 for sums, -inf for a max or an
 // exp, the row's mean for deviations), so the tail goes through the very same vector code (a GELU or
 // an exp never depends on where an element sits in its row) and nothing is read past the row.
-// quantize_rows does its few tail values one by one instead, with the same steps (a row of 50 spent
-// more time padding its tail than quantizing its 48 other values).
+// quantize_rows and layernorm do their few tail values one by one instead, with the same steps (a row
+// of 50 spent more time padding its tail than on its 48 other values).
 // exp is xsimd's (1 ulp); GELU follows ops/normal_tail.hpp. Per-ISA intrinsics appear only where
 // xsimd 8.1 falls short: rounding to int32 ties-to-even (its generic nearbyint_as_int rounds half away
 // from zero under GCC for AVX-512) and narrowing int32 codes to int8.
@@ -217,8 +217,12 @@ std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::s
 template <class Tag>
 void layernorm(const float* x, std::size_t m, std::size_t d, const float* gamma, const float* beta, float eps,
                float* y) {
+  // The tail past the last whole register goes one value at a time, as in quantize_rows: a padded
+  // register costs a stack round trip (a stalled store-to-load forward) per pass, and layernorm makes
+  // five of them per row; SASRec's rows of 50 spent more time there than on their 48 other values.
   using B = row_detail::FloatBatch<Tag>;
   constexpr std::size_t kLanes = B::size;
+  const std::size_t whole = d / kLanes * kLanes;
   for (std::size_t i = 0; i < m; ++i) {
     const float* xr = x + i * d;
     float* yr = y + i * d;
@@ -228,41 +232,34 @@ void layernorm(const float* x, std::size_t m, std::size_t d, const float* gamma,
       s0 += B::load_unaligned(xr + j);
       s1 += B::load_unaligned(xr + j + kLanes);
     }
-    for (; j + kLanes <= d; j += kLanes) s0 += B::load_unaligned(xr + j);
-    if (j < d) s1 += row_detail::load_partial<Tag>(xr + j, d - j, 0.0f);
-    const float mean = ::xsimd::hadd(s0 + s1) / static_cast<float>(d);
+    if (j < whole) s0 += B::load_unaligned(xr + j);
+    float tail = 0.0f;
+    for (j = whole; j < d; ++j) tail += xr[j];
+    const float mean = (::xsimd::hadd(s0 + s1) + tail) / static_cast<float>(d);
 
     const B vmean(mean);
     B q0(0.0f), q1(0.0f);
-    j = 0;
-    for (; j + 2 * kLanes <= d; j += 2 * kLanes) {
+    for (j = 0; j + 2 * kLanes <= d; j += 2 * kLanes) {
       const B e0 = B::load_unaligned(xr + j) - vmean, e1 = B::load_unaligned(xr + j + kLanes) - vmean;
       q0 = fused_multiply_add<Tag>(e0, e0, q0);
       q1 = fused_multiply_add<Tag>(e1, e1, q1);
     }
-    for (; j + kLanes <= d; j += kLanes) {
+    if (j < whole) {
       const B e = B::load_unaligned(xr + j) - vmean;
       q0 = fused_multiply_add<Tag>(e, e, q0);
     }
-    if (j < d) {
-      const B e = row_detail::load_partial<Tag>(xr + j, d - j, mean) - vmean;  // padding: mean - mean = 0
-      q1 = fused_multiply_add<Tag>(e, e, q1);
-    }
-    const float var = ::xsimd::hadd(q0 + q1) / static_cast<float>(d);
-    const B inv_std(1.0f / std::sqrt(var + eps));
+    float tail_squares = 0.0f;
+    for (j = whole; j < d; ++j) tail_squares += (xr[j] - mean) * (xr[j] - mean);
+    const float var = (::xsimd::hadd(q0 + q1) + tail_squares) / static_cast<float>(d);
+    const float inv = 1.0f / std::sqrt(var + eps);
+    const B inv_std(inv);
 
-    const auto normalize = [&](const B& xv, const B& g, const B& b) { return (xv - vmean) * inv_std * g + b; };
-    j = 0;
-    for (; j + kLanes <= d; j += kLanes) {
+    for (j = 0; j < whole; j += kLanes) {
       const B g = gamma ? B::load_unaligned(gamma + j) : B(1.0f), b = beta ? B::load_unaligned(beta + j) : B(0.0f);
-      normalize(B::load_unaligned(xr + j), g, b).store_unaligned(yr + j);
+      ((B::load_unaligned(xr + j) - vmean) * inv_std * g + b).store_unaligned(yr + j);
     }
-    if (j < d) {
-      const std::size_t n = d - j;
-      const B g = gamma ? row_detail::load_partial<Tag>(gamma + j, n, 1.0f) : B(1.0f);
-      const B b = beta ? row_detail::load_partial<Tag>(beta + j, n, 0.0f) : B(0.0f);
-      row_detail::store_partial<Tag>(normalize(row_detail::load_partial<Tag>(xr + j, n, 0.0f), g, b), yr + j, n);
-    }
+    for (; j < d; ++j)  // the same operations in the same order as a lane
+      yr[j] = (xr[j] - mean) * inv * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
   }
 }
 
