@@ -350,4 +350,16 @@ TEST_CASE("experiment: bad inputs are refused with a clear message", "[personali
   REQUIRE_FALSE(r.find("qat", 2.0)->available);
   REQUIRE(r.find("qat", 2.0)->note == "no qat users");
   REQUIRE(r.find("chord", 2.0)->users == 2);
+  // The device bytes are the builder's: the rest of the model (fp32 or at the device's width) is added.
+  ExperimentModel with_rest = trained;
+  with_rest.build = pack_personalized_layers(p.trained.layers(), 5000, 700);
+  const ExperimentReport rest = run_experiment(with_rest, nullptr, o);
+  REQUIRE(rest.find("fp32", 2.0)->device_bytes == r.find("fp32", 2.0)->device_bytes + 5000);
+  REQUIRE(rest.find("uniform", 2.0)->device_bytes == r.find("uniform", 2.0)->device_bytes + 700);
+  REQUIRE(rest.find("chord", 2.0)->device_bytes == r.find("chord", 2.0)->device_bytes + 700);
+  // 2 bits: 2 / 8 bytes per weight, plus one fp32 scale per channel (the 16-channel tiles are full here).
+  REQUIRE(r.find("uniform", 2.0)->device_bytes == 1024 * 2 / 8 + 48 * 4);
+  ExperimentModel failing = trained;
+  failing.build = [] { return std::unique_ptr<DeviceBuilder>(); };
+  REQUIRE_THROWS_WITH(run_experiment(failing, nullptr, o), Catch::Contains("no device builder"));
 }

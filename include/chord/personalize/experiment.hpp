@@ -11,7 +11,7 @@
 //   ablation   chord_random_backbone: the same pipeline on the randomly initialized backbone (its cache, its
 //              hypernetworks, its profiles, its evaluator: DESIGN 7.1's literal reading, docs/chord.md);
 //   qat        finetune.hpp on a smaller subset, starting from the user_agnostic strategy's widths.
-// Adaptation time = decode + build, timed per user on the worker's thread (median reported).
+// Adaptation time = decode + build (DeviceBuilder), timed per user on the worker's thread (median reported).
 // Users: a seeded sample of the evaluation pool, split statically over nn::run_workers threads; every
 // per-user number lands in its own slot, so the metrics, bits and bytes do not depend on the thread count
 // (only the times do). Hypernetworks trained inside depend on the seed (and, through float summation
@@ -51,25 +51,53 @@ namespace chord::personalize {
 using Widths = std::vector<std::vector<std::uint8_t>>;  // [layer][channel] bits; empty = fp32
 
 // The device's adaptation for a set of widths: build what it will run (quantize + pack) and return the
-// bytes of its whole model. Called concurrently from the worker threads (must be thread-safe).
-using DeviceBuild = std::function<std::size_t(const Widths& bits)>;
+// bytes of its whole model (bits empty: the fp32 model). One builder per worker thread, so a builder may
+// keep state (an installed model whose personalized layers it re-packs: personalize/device.hpp).
+class DeviceBuilder {
+ public:
+  virtual ~DeviceBuilder() = default;
+  virtual std::size_t build(const Widths& bits) = 0;
+};
+// Makes a worker's builder; called once per worker thread, concurrently.
+using DeviceBuild = std::function<std::unique_ptr<DeviceBuilder>()>;
 
 // The generic build: the personalized layers quantized per channel and packed (MixedMatrix: packed
 // weights + scales), plus the rest of the model, which the strategy does not touch: other_fp32_bytes
 // for the fp32 model, other_device_bytes for the quantized one (e.g. embeddings at the device's width).
-inline DeviceBuild pack_personalized_layers(std::vector<PersonalizedLayer> layers, std::size_t other_fp32_bytes = 0,
-                                            std::size_t other_device_bytes = 0) {
-  return [layers = std::move(layers), other_fp32_bytes, other_device_bytes](const Widths& bits) {
+class PackPersonalizedLayers : public DeviceBuilder {
+ public:
+  PackPersonalizedLayers(std::vector<PersonalizedLayer> layers, std::size_t other_fp32_bytes,
+                         std::size_t other_device_bytes)
+      : layers_(std::move(layers)), other_fp32_(other_fp32_bytes), other_device_(other_device_bytes) {}
+
+  std::size_t build(const Widths& bits) override {
     std::size_t bytes = 0;
     if (bits.empty()) {
-      for (const PersonalizedLayer& l : layers) bytes += l.channels * l.fan_in * sizeof(float);
-      return bytes + other_fp32_bytes;
+      for (const PersonalizedLayer& l : layers_) bytes += l.channels * l.fan_in * sizeof(float);
+      return bytes + other_fp32_;
     }
-    CHORD_CHECK(bits.size() == layers.size(), "pack_personalized_layers: widths for ", bits.size(), " layers, ",
-                layers.size(), " personalized");
-    for (std::size_t l = 0; l < layers.size(); ++l)
-      bytes += MixedMatrix(layers[l].weight, layers[l].channels, layers[l].fan_in, bits[l].data()).bytes();
-    return bytes + other_device_bytes;
+    CHORD_CHECK(bits.size() == layers_.size(), "PackPersonalizedLayers: widths for ", bits.size(), " layers, ",
+                layers_.size(), " personalized");
+    packed_.resize(layers_.size());
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      CHORD_CHECK(bits[l].size() == layers_[l].channels, "PackPersonalizedLayers: layer ", l, " has ",
+                  layers_[l].channels, " channels, ", bits[l].size(), " widths given");
+      packed_[l] = MixedMatrix(layers_[l].weight, layers_[l].channels, layers_[l].fan_in, bits[l].data());
+      bytes += packed_[l].bytes();
+    }
+    return bytes + other_device_;
+  }
+
+ private:
+  std::vector<PersonalizedLayer> layers_;
+  std::size_t other_fp32_, other_device_;
+  std::vector<MixedMatrix> packed_;  // what the device would run (kept, as a device keeps it)
+};
+
+inline DeviceBuild pack_personalized_layers(std::vector<PersonalizedLayer> layers, std::size_t other_fp32_bytes = 0,
+                                            std::size_t other_device_bytes = 0) {
+  return [layers = std::move(layers), other_fp32_bytes, other_device_bytes]() -> std::unique_ptr<DeviceBuilder> {
+    return std::make_unique<PackPersonalizedLayers>(layers, other_fp32_bytes, other_device_bytes);
   };
 }
 
@@ -290,25 +318,26 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
   const std::size_t profile_bytes = profile_message_size(trained.backbone->profile_dim());
 
   // The device's side of a packet: decode strictly, widths with its palette, build; timed together.
-  const auto adapt = [&](const detail::PreparedModel& pm, const std::vector<std::uint8_t>& packet_bytes,
-                         std::size_t user, detail::UserRow& row) {
+  const auto adapt = [&](const detail::PreparedModel& pm, DeviceBuilder& builder,
+                         const std::vector<std::uint8_t>& packet_bytes, std::size_t user, detail::UserRow& row) {
     const auto start = Clock::now();
     const StrategyPacket packet = decode_strategy(packet_bytes, {pm.fingerprint, pm.shapes},
                                                   "cloud answer for user " + std::to_string(user));
     Widths bits = strategy_bits(packet.strategy, o.palette);
-    row.device_bytes = double(pm.build(bits));
+    row.device_bytes = double(builder.build(bits));
     row.adaptation = detail::seconds_since(start);
     row.bytes_sent = double(packet_bytes.size());
     row.bits = average_bits(packet.strategy, pm.shapes, o.palette);
     return bits;
   };
   // CHORD on one backbone: the device's profile -> the cloud's answer -> adapt -> evaluate.
-  const auto personalized = [&](const detail::PreparedModel& pm, const std::vector<float>& u, std::size_t user,
-                                double budget, DeviceEvaluator::Scratch& scratch, detail::UserRow& row) {
+  const auto personalized = [&](const detail::PreparedModel& pm, DeviceBuilder& builder, const std::vector<float>& u,
+                                std::size_t user, double budget, DeviceEvaluator::Scratch& scratch,
+                                detail::UserRow& row) {
     const std::vector<std::uint8_t> request = encode_profile({pm.fingerprint, float(budget), o.palette, u});
     const std::vector<std::uint8_t> answer =
         pm.cloud->respond(request.data(), request.size(), "device of user " + std::to_string(user));
-    const Widths bits = adapt(pm, answer, user, row);
+    const Widths bits = adapt(pm, builder, answer, user, row);
     row.bytes_uploaded = double(request.size());
     row.eval = pm.evaluator->evaluate(user, pm.weights, bits, scratch);
   };
@@ -319,12 +348,15 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
   nn::run_workers(workers, [&](std::size_t w) {
     const auto scratch = model->evaluator->make_scratch();
     const auto ablation_scratch = ablation ? ablation->evaluator->make_scratch() : nullptr;
+    const std::unique_ptr<DeviceBuilder> builder = model->build();
+    const std::unique_ptr<DeviceBuilder> ablation_builder = ablation ? ablation->build() : nullptr;
+    CHORD_CHECK(builder != nullptr && (!ablation || ablation_builder != nullptr), "run_experiment: no device builder");
     for (std::size_t slot = w; slot < U; slot += workers) {
       const std::size_t user = users[slot];
       detail::UserRow& fp32 = fp32_rows[slot];
       {
         const auto start = Clock::now();
-        fp32.device_bytes = double(model->build({}));
+        fp32.device_bytes = double(builder->build({}));
         fp32.adaptation = detail::seconds_since(start);
         fp32.bits = 32.0;
         fp32.eval = model->evaluator->evaluate(user, model->weights, {}, *scratch);
@@ -335,7 +367,7 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
         if (uniform_ok[b]) {
           detail::UserRow& row = rows[m_uniform][b][slot];
           const auto start = Clock::now();
-          row.device_bytes = double(model->build(uniform_bits[b]));
+          row.device_bytes = double(builder->build(uniform_bits[b]));
           row.adaptation = detail::seconds_since(start);
           row.bits = o.budgets[b];
           row.eval = model->evaluator->evaluate(user, model->weights, uniform_bits[b], *scratch);
@@ -343,11 +375,13 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
         const std::size_t shared_methods[kSharedCount] = {m_agnostic, m_random, m_q2};
         for (int s = 0; s < kSharedCount; ++s) {
           detail::UserRow& row = rows[shared_methods[s]][b][slot];
-          const Widths bits = adapt(*model, shared_packets[b][std::size_t(s)], user, row);
+          const Widths bits = adapt(*model, *builder, shared_packets[b][std::size_t(s)], user, row);
           row.eval = model->evaluator->evaluate(user, model->weights, bits, *scratch);
         }
-        personalized(*model, u, user, o.budgets[b], *scratch, rows[m_chord][b][slot]);
-        if (ablation) personalized(*ablation, u_random, user, o.budgets[b], *ablation_scratch, rows[m_ablation][b][slot]);
+        personalized(*model, *builder, u, user, o.budgets[b], *scratch, rows[m_chord][b][slot]);
+        if (ablation)
+          personalized(*ablation, *ablation_builder, u_random, user, o.budgets[b], *ablation_scratch,
+                       rows[m_ablation][b][slot]);
       }
     }
   });
@@ -360,11 +394,13 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
   nn::run_workers(qat_workers, [&](std::size_t w) {
     const auto scratch = model->evaluator->make_scratch();
     const auto workspace = trained.backbone->make_workspace();
+    const std::unique_ptr<DeviceBuilder> builder = model->build();
+    CHORD_CHECK(builder != nullptr, "run_experiment: no device builder");
     for (std::size_t slot = w; slot < Q; slot += qat_workers) {
       const std::size_t user = qat_users[slot];
       for (std::size_t b = 0; b < B; ++b) {
         detail::UserRow& row = rows[m_qat][b][slot];
-        const Widths bits = adapt(*model, shared_packets[b][kAgnostic], user, row);
+        const Widths bits = adapt(*model, *builder, shared_packets[b][kAgnostic], user, row);
         FinetuneOptions f = o.finetune;
         f.seed = o.seed;
         const FinetuneResult tuned = finetune_user(*trained.backbone, user, bits, f, *workspace);
