@@ -29,8 +29,11 @@
 #include "chord/nn/embedding.hpp"
 #include "chord/nn/init.hpp"
 #include "chord/nn/linear.hpp"
-#include "chord/nn/loss.hpp"
 #include "chord/nn/parameters.hpp"
+
+namespace chord::nn {
+struct BceLoss;  // nn/loss.hpp: the training loss, kept out of the device's includes
+}  // namespace chord::nn
 
 namespace chord::models {
 
@@ -174,30 +177,8 @@ class CaserModel {
   }
 
   // BCE of the forwarded rows; fills ws.dlogits. Counts: the whole batch's valid targets / negatives.
-  nn::BceLoss loss(CaserWorkspace& ws, std::size_t pos_count, std::size_t neg_count) const {
-    const std::size_t per = items_per_row(), N = std::size_t(config_.negatives), T = std::size_t(config_.T);
-    const std::size_t rows = ws.rows;
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < T; ++j) {
-        const std::size_t at = r * per + j * (1 + N);
-        ws.pos[r * T + j] = ws.logits[at];
-        ws.pos_mask[r * T + j] = ws.mask[at];
-        for (std::size_t k = 0; k < N; ++k) {
-          ws.neg[(r * T + j) * N + k] = ws.logits[at + 1 + k];
-          ws.neg_mask[(r * T + j) * N + k] = ws.mask[at + 1 + k];
-        }
-      }
-    const nn::BceLoss result =
-        nn::bce_pos_neg_loss(ws.pos.data(), ws.pos_mask.data(), rows * T, ws.neg.data(), ws.neg_mask.data(),
-                             rows * T * N, ws.dpos.data(), ws.dneg.data(), pos_count, neg_count);
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t j = 0; j < T; ++j) {
-        const std::size_t at = r * per + j * (1 + N);
-        ws.dlogits[at] = ws.dpos[r * T + j];
-        for (std::size_t k = 0; k < N; ++k) ws.dlogits[at + 1 + k] = ws.dneg[(r * T + j) * N + k];
-      }
-    return result;
-  }
+  // Defined in models/training_loss.hpp (include it to call this): see SasrecModel::loss.
+  nn::BceLoss loss(CaserWorkspace& ws, std::size_t pos_count, std::size_t neg_count) const;
 
   // Backward of forward + loss: adds every parameter gradient into g.
   void backward(const nn::Parameters& p, nn::GradientBuffer& g, CaserWorkspace& ws, bool training) const {

@@ -63,6 +63,23 @@ class CaserInference {
     out_bias_.assign(p.value(model.out_bias), p.value(model.out_bias) + model.out_emb.rows);
   }
 
+  // conv_v, conv_h.h1 .. conv_h.hL and fc1 (the quantizable layers between user_emb and out_emb, in their
+  // order) rebuilt from `weights` (one [out, in] matrix each, in that order) under `options` (bits indexed
+  // like the full layer list; dense when its mode is dense_f32), keeping the biases and embeddings: see
+  // SasrecInference::rebuild_projections.
+  void rebuild_projections(const std::vector<const float*>& weights, const InferenceOptions& options) {
+    std::vector<RuntimeLinear*> layers = {&conv_v_};
+    for (RuntimeLinear& l : conv_h_) layers.push_back(&l);
+    layers.push_back(&fc1_);
+    CHORD_CHECK(weights.size() == layers.size(), "caser: ", weights.size(), " filter/fc1 matrices given, the model has ",
+                layers.size());
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      CHORD_CHECK(weights[i] != nullptr, "caser: layer ", i + 2, " has no weights");
+      RuntimeLinear& l = *layers[i];
+      l = RuntimeLinear::create(weights[i], l.layer.bias_or_null(), l.out(), l.in(), options, i + 2, "caser layer");
+    }
+  }
+
   const CaserConfig& config() const { return config_; }
   std::size_t state_size() const { return 2 * std::size_t(config_.d); }
   std::int32_t num_items() const { return config_.num_items; }

@@ -44,6 +44,45 @@ struct EvalResult {
   double seconds = 0.0;
 };
 
+// What rank_user needs besides the engine's scratch (reused across users).
+struct RankBuffers {
+  std::vector<float> state, scores, all;
+  std::vector<std::int32_t> candidates;
+  std::vector<std::uint8_t> excluded;
+};
+
+// One evaluated user's ranks (0 = best) under the two protocols; -1 for a protocol not run.
+struct UserRanks {
+  std::int64_t sampled = -1, full = -1;
+};
+
+// The per-user step of evaluate(): encode user u's history once, rank its target under the requested
+// protocols. Public so that callers ranking one user at a time (personalize/evaluator.hpp) share it.
+template <typename Engine>
+UserRanks rank_user(const Engine& engine, const data::LeaveOneOutSplit& split, std::int32_t u, data::Phase phase,
+                    std::uint64_t seed, bool sampled, bool full, typename Engine::Scratch& scratch, RankBuffers& b) {
+  UserRanks ranks;
+  const std::vector<data::ItemId> history = split.history(u, phase);
+  const data::ItemId target = split.target(u, phase);
+  CHORD_CHECK(target != 0, "evaluate: user ", u, " has no target (fewer than 3 events)");
+  b.state.resize(engine.state_size());
+  engine.encode(u, history.data(), history.size(), scratch, b.state.data());
+  if (sampled) {
+    b.candidates = data::sampled_negatives(split, u, phase, seed);
+    b.candidates.insert(b.candidates.begin(), target);
+    b.scores.resize(b.candidates.size());
+    engine.score(b.state.data(), b.candidates.data(), b.candidates.size(), b.scores.data(), scratch);
+    ranks.sampled = data::rank_among(b.scores[0], b.scores.data() + 1, b.scores.size() - 1);
+  }
+  if (full) {
+    b.all.resize(std::size_t(engine.num_items()) + 1);
+    engine.score_all(b.state.data(), b.all.data(), scratch);
+    data::full_ranking_exclusions(split, u, phase, b.excluded);
+    ranks.full = data::rank_full(b.all.data(), split.num_items, target, b.excluded.data());
+  }
+  return ranks;
+}
+
 template <typename Engine>
 EvalResult evaluate(const Engine& engine, const data::LeaveOneOutSplit& split, const EvalOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -56,26 +95,11 @@ EvalResult evaluate(const Engine& engine, const data::LeaveOneOutSplit& split, c
   std::vector<data::RankingAccumulator> acc_sampled(workers), acc_full(workers);
   auto work = [&](std::size_t w) {
     auto scratch = engine.make_scratch();
-    std::vector<float> state(engine.state_size()), scores, all(std::size_t(engine.num_items()) + 1);
-    std::vector<std::int32_t> candidates;
-    std::vector<std::uint8_t> excluded;
+    RankBuffers buffers;
     for (std::size_t i = w; i < users.size(); i += workers) {
-      const std::int32_t u = users[i];
-      const std::vector<data::ItemId> history = split.history(u, options.phase);
-      const data::ItemId target = split.target(u, options.phase);
-      engine.encode(u, history.data(), history.size(), scratch, state.data());
-      if (sampled) {
-        candidates = data::sampled_negatives(split, u, options.phase, options.seed);
-        candidates.insert(candidates.begin(), target);
-        scores.resize(candidates.size());
-        engine.score(state.data(), candidates.data(), candidates.size(), scores.data(), scratch);
-        acc_sampled[w].add(data::rank_among(scores[0], scores.data() + 1, scores.size() - 1));
-      }
-      if (full) {
-        engine.score_all(state.data(), all.data(), scratch);
-        data::full_ranking_exclusions(split, u, options.phase, excluded);
-        acc_full[w].add(data::rank_full(all.data(), split.num_items, target, excluded.data()));
-      }
+      const UserRanks ranks = rank_user(engine, split, users[i], options.phase, options.seed, sampled, full, scratch, buffers);
+      if (sampled) acc_sampled[w].add(ranks.sampled);
+      if (full) acc_full[w].add(ranks.full);
     }
   };
   if (options.sequential_workers)

@@ -32,8 +32,11 @@
 #include "chord/nn/ffn.hpp"
 #include "chord/nn/init.hpp"
 #include "chord/nn/layernorm.hpp"
-#include "chord/nn/loss.hpp"
 #include "chord/nn/parameters.hpp"
+
+namespace chord::nn {
+struct BceLoss;  // nn/loss.hpp: the training loss, kept out of the device's includes
+}  // namespace chord::nn
 
 namespace chord::models {
 
@@ -194,10 +197,9 @@ class SasrecModel {
 
   // Loss of the loaded, forwarded sequence; writes ws.dpos / ws.dneg. pos_count: valid positions of
   // the whole batch (the normalizer shared by every worker, see nn/loss.hpp).
-  nn::BceLoss loss(SasrecWorkspace& ws, std::size_t pos_count) const {
-    return nn::bce_pos_neg_loss(ws.pos_logits.data(), nullptr, ws.n, ws.neg_logits.data(), nullptr, ws.n,
-                                ws.dpos.data(), ws.dneg.data(), pos_count, pos_count);
-  }
+  // Defined in models/training_loss.hpp (include it to call this): the device includes this class
+  // (model files, inference graphs) but none of the training-only code (nn/loss.hpp).
+  nn::BceLoss loss(SasrecWorkspace& ws, std::size_t pos_count) const;
 
   // Backward of forward + loss: adds every parameter gradient into g.
   void backward(const nn::Parameters& p, nn::GradientBuffer& g, SasrecWorkspace& ws, bool training) const {
@@ -220,6 +222,16 @@ class SasrecModel {
         den[j] += gn * ht[j];
       }
     }
+    backward_encoder(p, g, ws, dh, training);
+  }
+
+  // Backward of encode() from dh: [n, d], the gradient of the final hidden states (may be ws.g1): adds
+  // every encoder parameter gradient into g. backward() is the loss head followed by this; a caller
+  // with its own head (e.g. scoring one position against many items) calls it directly.
+  void backward_encoder(const nn::Parameters& p, nn::GradientBuffer& g, SasrecWorkspace& ws, const float* dh,
+                        bool training) const {
+    const std::size_t d = std::size_t(config_.d), n = ws.n;
+    if (n == 0) return;
     // final LN: dx (the last block's out) into g0
     float* dout = ws.g0.data();
     std::fill(dout, dout + n * d, 0.0f);

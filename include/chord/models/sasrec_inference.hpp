@@ -86,6 +86,24 @@ class SasrecInference {
     ln_final_ = Norm::from(p, model.ln_final, kernels_);
   }
 
+  // The block projections (q, k, v[, out], fc1, fc2 of every block: the quantizable layers after the two
+  // embeddings, in their order) rebuilt from `weights` (one [out, in] matrix each, in that order) under
+  // `options` (its bits indexed like the full layer list; dense when its mode is dense_f32), keeping the
+  // biases, norms and embeddings. A device applying a new strategy quantizes only what a strategy
+  // changes (the embeddings stay as installed), and one engine serves many strategies.
+  void rebuild_projections(const std::vector<const float*>& weights, const InferenceOptions& options) {
+    std::size_t count = 0;
+    for (Block& b : blocks_) count += b.projections().size();
+    CHORD_CHECK(weights.size() == count, "sasrec: ", weights.size(), " projection matrices given, the model has ", count);
+    std::size_t layer = 2, i = 0;
+    for (Block& b : blocks_)
+      for (RuntimeLinear* l : b.projections()) {
+        CHORD_CHECK(weights[i] != nullptr, "sasrec: projection ", i, " has no weights");
+        *l = RuntimeLinear::create(weights[i++], l->layer.bias_or_null(), l->out(), l->in(), options, layer++,
+                                   "projection");
+      }
+  }
+
   const SasrecConfig& config() const { return config_; }
   std::size_t state_size() const { return std::size_t(config_.d); }
   std::int32_t num_items() const { return config_.num_items; }
@@ -179,6 +197,10 @@ class SasrecInference {
     RuntimeLinear q, k, v, out, fc1, fc2;
     bool has_out = true;
     Norm ln_attn, ln_ffn;
+    std::vector<RuntimeLinear*> projections() {  // in the order of sasrec_quantizable_layers
+      if (has_out) return {&q, &k, &v, &out, &fc1, &fc2};
+      return {&q, &k, &v, &fc1, &fc2};
+    }
   };
 
   static std::size_t linear_bytes(const RuntimeLinear& l) {

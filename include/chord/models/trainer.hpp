@@ -26,6 +26,7 @@
 #include "chord/models/evaluate.hpp"
 #include "chord/models/sasrec.hpp"
 #include "chord/models/sasrec_inference.hpp"
+#include "chord/models/training_loss.hpp"
 #include "chord/nn/adam.hpp"
 #include "chord/nn/batch_parallel.hpp"
 

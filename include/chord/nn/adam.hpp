@@ -11,6 +11,7 @@
 // lr 1e-3, betas 0.9 / 0.98, eps 1e-8, no decay. A zero gradient on a zero weight (the embedding
 // padding row) leaves it exactly zero under every option.
 #pragma once
+#define CHORD_TRAINING_CODE 1  // training-only code: tests/device_only.cpp refuses to compile with it
 
 #include <cmath>
 #include <cstddef>

@@ -8,6 +8,7 @@
 // Batch-parallel training: each worker sees part of the batch but must divide by the WHOLE batch's
 // counts, so the summed worker gradients equal the full-batch gradient; pass those counts in.
 #pragma once
+#define CHORD_TRAINING_CODE 1  // training-only code: tests/device_only.cpp refuses to compile with it
 
 #include <cmath>
 #include <cstddef>

@@ -22,6 +22,7 @@
 // the Q2-error energy of each channel (the classic user-agnostic criterion): training starts from a
 // sensible strategy and learns what differs between users.
 #pragma once
+#define CHORD_TRAINING_CODE 1  // training-only code: tests/device_only.cpp refuses to compile with it
 
 #include <algorithm>
 #include <array>

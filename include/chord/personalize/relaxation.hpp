@@ -30,6 +30,7 @@
 // the chain rule here takes it to pi (dL/dpi_{c,k} = <dL/dW_eff_c, Q_k(W_c)>), to z, to the coefficients
 // and to the importances c (importance.hpp takes it further).
 #pragma once
+#define CHORD_TRAINING_CODE 1  // training-only code: tests/device_only.cpp refuses to compile with it
 
 #include <array>
 #include <cmath>

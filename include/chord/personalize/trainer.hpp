@@ -15,6 +15,7 @@
 //   - profiles are computed once: the backbone is frozen, so a user's profile never changes;
 //   - a one-line progress bar on stderr, only when stderr is a terminal (logs and CI stay clean).
 #pragma once
+#define CHORD_TRAINING_CODE 1  // training-only code: tests/device_only.cpp refuses to compile with it
 
 #include <unistd.h>
 

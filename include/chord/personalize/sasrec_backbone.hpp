@@ -1,0 +1,215 @@
+// chord/personalize/sasrec_backbone.hpp: SASRec as a CHORD backbone (cloud side), and its device evaluator.
+//
+// SasrecBackbone adapts a trained, frozen models::SasrecModel and a leave-one-out split to
+// PersonalizableBackbone (backbone.hpp):
+//   layers()   per block: attn.q, attn.k, attn.v[, attn.out] ([d, d]) and ffn.fc1 [hidden, d], ffn.fc2
+//              [d, hidden], named as the model's parameters ("blocks.0.attn.q.weight"), in the order of
+//              device.hpp's sasrec_personalized_layers (the strategy's order). The embeddings stay
+//              uniform (device.hpp says why).
+//   profile(u) h [d]: the fp32 inference graph's last-position final hidden state over the user's
+//              training items (exactly what DeviceModel::profile computes; equal to the training
+//              graph's eval-mode state up to float rounding, tested).
+//   loss       eval mode (no dropout), the personalized matrices replaced by w_eff:
+//              train:      SASRec's own loss on the user's training sequence (every next-item pair of
+//                          the last max_len, one negative per position from the training sampler's
+//                          stream (seed 0, epoch = request.seed, user)), BCE averaged over positions;
+//              validation: the validation item scored from the training items' last hidden state
+//                          against the 100 seeded sampled negatives of the evaluation protocol
+//                          (data/candidates.hpp, seed = request.seed):
+//                          softplus(-s_valid) + mean_k softplus(s_neg_k).
+//              dL/dW_eff: the training graph's own backward (SasrecModel::backward, or backward_encoder
+//              after the validation head), read from the personalized tensors of a worker gradient buffer.
+// Per workspace: a copy of the parameter registry (the personalized tensors overwritten by w_eff at each
+// call), a gradient buffer, the training graph's workspace. Shared: the model, the split, the sampler,
+// all read-only. Only the personalized tensors' gradients are zeroed and read; the other tensors'
+// gradients accumulate unread (zeroing the item table per call would cost more than the pass itself
+// on large catalogues).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chord/core/error.hpp"
+#include "chord/data/candidates.hpp"
+#include "chord/data/sampler.hpp"
+#include "chord/data/split.hpp"
+#include "chord/models/evaluate.hpp"
+#include "chord/models/sasrec.hpp"
+#include "chord/models/sasrec_inference.hpp"
+#include "chord/models/training_loss.hpp"
+#include "chord/nn/loss.hpp"
+#include "chord/nn/parameters.hpp"
+#include "chord/nn/random.hpp"
+#include "chord/personalize/backbone.hpp"
+#include "chord/personalize/device.hpp"
+#include "chord/personalize/engine_evaluator.hpp"
+
+namespace chord::personalize {
+
+class SasrecBackbone : public PersonalizableBackbone {
+ public:
+  struct Scratch : Workspace {
+    nn::Parameters params;     // the model's, personalized tensors overwritten by w_eff
+    nn::GradientBuffer grads;  // only the personalized tensors' entries are zeroed and read
+    models::SasrecWorkspace ws;
+    std::vector<data::ItemId> inputs, positives, negatives;  // [max_len]
+    std::vector<std::uint32_t> ids, positions;               // [max_len]
+    std::vector<float> dh;                                   // [max_len, d]
+  };
+
+  // Keeps references: model and split must outlive the adapter.
+  SasrecBackbone(const models::SasrecModel& model, const data::LeaveOneOutSplit& split)
+      : model_(model), split_(split), sampler_(split, model.config().max_len, 0),
+        fp32_(model, models::InferenceOptions{}) {
+    CHORD_CHECK(split.num_items <= model.config().num_items, "SasrecBackbone: the data has items up to ",
+                split.num_items, ", the model knows 1..", model.config().num_items);
+    const nn::Parameters& p = model.params();
+    auto add = [&](const nn::Linear& l) {
+      ids_.push_back(l.weight);
+      layers_.push_back({p.info(l.weight).name, l.out, l.in, p.value(l.weight)});
+    };
+    for (const models::SasrecBlock& b : model.blocks) {
+      add(b.attn.q), add(b.attn.k), add(b.attn.v);
+      if (b.attn.has_output_projection) add(b.attn.out);
+      add(b.ffn.fc1), add(b.ffn.fc2);
+    }
+  }
+
+  std::string architecture() const override { return "sasrec"; }
+  std::vector<PersonalizedLayer> layers() const override { return layers_; }
+  std::size_t profile_dim() const override { return std::size_t(model_.config().d); }
+  std::size_t user_count() const override { return std::size_t(split_.num_users); }
+
+  std::vector<float> profile(std::size_t user) const override {
+    check_user(user);
+    const auto& history = split_.train[user];
+    std::vector<float> h(profile_dim());
+    auto s = fp32_.make_scratch();
+    fp32_.encode(std::int32_t(user), history.data(), history.size(), s, h.data());
+    return h;
+  }
+
+  std::unique_ptr<Workspace> make_workspace() const override {
+    auto s = std::make_unique<Scratch>();
+    const models::SasrecConfig& c = model_.config();
+    const std::size_t L = std::size_t(c.max_len);
+    s->params = model_.params();
+    s->grads = s->params.new_gradient_buffer();
+    s->ws.resize(c);
+    for (auto* v : {&s->inputs, &s->positives, &s->negatives}) v->resize(L);
+    s->ids.resize(L), s->positions.resize(L);
+    s->dh.resize(L * std::size_t(c.d));
+    return s;
+  }
+
+  double loss_and_weight_grads(const UserLossRequest& request, const std::vector<const float*>& w_eff,
+                               const std::vector<float*>* dw_eff, Workspace& workspace) const override {
+    check_user(request.user);
+    CHORD_CHECK(w_eff.size() == layers_.size(), "SasrecBackbone: ", w_eff.size(), " weight matrices for ",
+                layers_.size(), " personalized layers");
+    CHORD_CHECK(dw_eff == nullptr || dw_eff->size() == layers_.size(), "SasrecBackbone: ", dw_eff->size(),
+                " gradient matrices for ", layers_.size(), " personalized layers");
+    Scratch& s = dynamic_cast<Scratch&>(workspace);
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const std::size_t n = layers_[l].channels * layers_[l].fan_in;
+      std::copy(w_eff[l], w_eff[l] + n, s.params.value(ids_[l]));
+      if (dw_eff != nullptr) std::fill(s.grads.of(ids_[l]), s.grads.of(ids_[l]) + n, 0.0f);
+    }
+    const double loss = request.split == UserSplit::train ? train_loss(request, s, dw_eff != nullptr)
+                                                          : validation_loss(request, s, dw_eff != nullptr);
+    if (dw_eff != nullptr)
+      for (std::size_t l = 0; l < layers_.size(); ++l) {
+        const float* g = s.grads.of(ids_[l]);
+        float* out = (*dw_eff)[l];
+        for (std::size_t i = 0, n = layers_[l].channels * layers_[l].fan_in; i < n; ++i) out[i] += g[i];
+      }
+    return loss;
+  }
+
+  const models::SasrecModel& model() const { return model_; }
+  const data::LeaveOneOutSplit& split() const { return split_; }
+
+ private:
+  void check_user(std::size_t user) const {
+    CHORD_CHECK(user < user_count(), "SasrecBackbone: user ", user, " is out of range (", user_count(), " users)");
+  }
+
+  double train_loss(const UserLossRequest& request, Scratch& s, bool backward) const {
+    sampler_.fill_row(std::int32_t(request.user), request.seed, s.inputs.data(), s.positives.data(),
+                      s.negatives.data());
+    if (model_.load(s.inputs.data(), s.positives.data(), s.negatives.data(), s.ws) == 0) return 0.0;
+    nn::Rng unused;  // eval mode: no dropout draws
+    model_.forward(s.params, s.ws, unused, false);
+    const double loss = model_.loss(s.ws, 0).loss;
+    if (backward) model_.backward(s.params, s.grads, s.ws, false);
+    return loss;
+  }
+
+  double validation_loss(const UserLossRequest& request, Scratch& s, bool backward) const {
+    const auto user = std::int32_t(request.user);
+    CHORD_CHECK(split_.evaluated(user), "SasrecBackbone: user ", user, " has no validation item (fewer than 3 events)");
+    const auto& history = split_.train[request.user];
+    const std::size_t L = std::size_t(model_.config().max_len), d = std::size_t(model_.config().d);
+    const std::size_t n = std::min(history.size(), L), pad = L - n;
+    for (std::size_t t = 0; t < n; ++t) {
+      s.ids[t] = std::uint32_t(history[history.size() - n + t]);
+      s.positions[t] = std::uint32_t(pad + t + 1);  // the sampler's and the inference graph's numbering
+    }
+    nn::Rng unused;
+    model_.encode(s.params, s.ids.data(), s.positions.data(), n, s.ws, unused, false);
+    const float* h = s.ws.h.data() + (n - 1) * d;
+    const float* table = s.params.value(model_.item_emb.weight);
+    const std::vector<data::ItemId> negatives =
+        data::sampled_negatives(split_, user, data::Phase::validation, request.seed);
+    auto logit = [&](data::ItemId item) {
+      const float* e = table + std::size_t(item) * d;
+      float v = 0.0f;
+      for (std::size_t j = 0; j < d; ++j) v += h[j] * e[j];
+      return v;
+    };
+    const data::ItemId target = split_.valid[request.user];
+    const float pos = logit(target);
+    double loss = nn::softplus(-pos), neg_sum = 0.0;
+    const float neg_scale = 1.0f / float(negatives.size());
+    float* dh = s.dh.data();
+    if (backward) std::fill(dh, dh + n * d, 0.0f);
+    float* dlast = dh + (n - 1) * d;
+    auto add_row = [&](data::ItemId item, float g) {
+      const float* e = table + std::size_t(item) * d;
+      for (std::size_t j = 0; j < d; ++j) dlast[j] += g * e[j];
+    };
+    if (backward) add_row(target, -nn::sigmoid(-pos));  // d softplus(-x) / dx = sigmoid(x) - 1
+    for (data::ItemId item : negatives) {
+      const float neg = logit(item);
+      neg_sum += nn::softplus(neg);
+      if (backward) add_row(item, nn::sigmoid(neg) * neg_scale);
+    }
+    loss += neg_sum / double(negatives.size());
+    if (backward) model_.backward_encoder(s.params, s.grads, s.ws, dh, false);
+    return loss;
+  }
+
+  const models::SasrecModel& model_;
+  const data::LeaveOneOutSplit& split_;
+  data::SasrecSampler sampler_;
+  models::SasrecInference fp32_;
+  std::vector<nn::ParamId> ids_;
+  std::vector<PersonalizedLayer> layers_;
+};
+
+// DeviceEvaluator for SASRec (evaluator.hpp, engine_evaluator.hpp).
+class SasrecEvaluator : public EngineEvaluator<models::SasrecInference> {
+ public:
+  // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
+  SasrecEvaluator(const models::SasrecModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
+      : EngineEvaluator(split, models::sasrec_quantizable_layers(model.config()),
+                        sasrec_personalized_layers(model.config()), o,
+                        [&](const models::InferenceOptions& options) { return models::SasrecInference(model, options); }) {}
+};
+
+}  // namespace chord::personalize
