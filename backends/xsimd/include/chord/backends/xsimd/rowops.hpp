@@ -59,9 +59,25 @@ inline void map(const float* x, std::size_t n, float* y, float fill, F&& f) {
   if (j < n) store_partial<Tag>(f(load_partial<Tag>(x + j, n - j, fill)), y + j, n - j);
 }
 
-// The largest lane of v, which holds no NaN.
+// Reductions of one register (once per row: the stack round trip of a store-and-loop costs a stalled
+// store-to-load forward, which rows of 50 noticed). Intrinsics per ISA; the loop for any other tag.
+// The largest lane of v, which holds no NaN (exact in any order: the sign of a zero max does not
+// matter to its users).
 template <class Tag>
 inline float reduce_max(const FloatBatch<Tag>& v) {
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  if constexpr (std::is_same_v<Tag, isa::avx512_vnni>) return _mm512_reduce_max_ps(v);
+#endif
+#if defined(CHORD_XSIMD_AVX2)
+  if constexpr (std::is_same_v<Tag, isa::avx2>) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+  }
+#endif
+#if defined(CHORD_XSIMD_NEON)
+  if constexpr (std::is_same_v<Tag, isa::neon> || std::is_same_v<Tag, isa::neon_dotprod>) return vmaxvq_f32(v);
+#endif
   alignas(64) float lanes[FloatBatch<Tag>::size];
   v.store_aligned(lanes);
   float max = lanes[0];
@@ -70,6 +86,19 @@ inline float reduce_max(const FloatBatch<Tag>& v) {
 }
 template <class Tag>
 inline std::int32_t reduce_max(const IntBatch<Tag>& v) {
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  if constexpr (std::is_same_v<Tag, isa::avx512_vnni>) return _mm512_reduce_max_epi32(v);
+#endif
+#if defined(CHORD_XSIMD_AVX2)
+  if constexpr (std::is_same_v<Tag, isa::avx2>) {
+    __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+    return _mm_cvtsi128_si32(_mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1)));
+  }
+#endif
+#if defined(CHORD_XSIMD_NEON)
+  if constexpr (std::is_same_v<Tag, isa::neon> || std::is_same_v<Tag, isa::neon_dotprod>) return vmaxvq_s32(v);
+#endif
   alignas(64) std::int32_t lanes[IntBatch<Tag>::size];
   v.store_aligned(lanes);
   std::int32_t max = lanes[0];
@@ -78,6 +107,19 @@ inline std::int32_t reduce_max(const IntBatch<Tag>& v) {
 }
 template <class Tag>
 inline std::int32_t reduce_add(const IntBatch<Tag>& v) {
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  if constexpr (std::is_same_v<Tag, isa::avx512_vnni>) return _mm512_reduce_add_epi32(v);
+#endif
+#if defined(CHORD_XSIMD_AVX2)
+  if constexpr (std::is_same_v<Tag, isa::avx2>) {
+    __m128i m = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+    return _mm_cvtsi128_si32(_mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1)));
+  }
+#endif
+#if defined(CHORD_XSIMD_NEON)
+  if constexpr (std::is_same_v<Tag, isa::neon> || std::is_same_v<Tag, isa::neon_dotprod>) return vaddvq_s32(v);
+#endif
   alignas(64) std::int32_t lanes[IntBatch<Tag>::size];
   v.store_aligned(lanes);
   std::int32_t sum = 0;
