@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/kernel_table.hpp"
@@ -14,10 +15,30 @@ namespace chord::ops {
 
 namespace detail {
 // Channels with no segment (0 bits) output their bias (or 0).
+// Why not a plain loop over the channels writing each one's column: it cost 3-4 us per call on the
+// 12,101-item catalogue (a gemv whose kernel takes 8 us: a mispredicted branch per pruned channel),
+// and at m = 200 a column written top to bottom at a 4 KiB row stride hits one L1 set 200 times
+// (w8420 at 200:1024:1024 spent 40 % of its time there). So: nothing when no channel is pruned (told
+// by the segment sizes); else the pruned channels are listed in chunks (branch-free) and written row
+// by row.
 inline void write_pruned(const MixedMatrix& w, const float* bias, float* y, std::size_t ldy, std::size_t m) {
-  for (std::size_t c = 0; c < w.rows(); ++c) {
-    if (w.bits(c) != 0) continue;
-    for (std::size_t i = 0; i < m; ++i) y[i * ldy + c] = bias ? bias[c] : 0.0f;
+  std::size_t kept = 0;
+  for (const MixedMatrix::Segment& s : w.segments()) kept += s.channels.size();
+  if (kept == w.rows()) return;
+  const std::uint8_t* bits = w.channel_bits().data();
+  constexpr std::size_t kChunk = 256;
+  std::uint32_t pruned[kChunk + 1];  // +1: the branch-free append writes one slot past the count
+  for (std::size_t c0 = 0; c0 < w.rows(); c0 += kChunk) {
+    const std::size_t end = w.rows() - c0 < kChunk ? w.rows() : c0 + kChunk;
+    std::size_t count = 0;
+    for (std::size_t c = c0; c < end; ++c) {
+      pruned[count] = static_cast<std::uint32_t>(c);
+      count += bits[c] == 0;
+    }
+    for (std::size_t i = 0; i < m; ++i) {
+      float* row = y + i * ldy;
+      for (std::size_t j = 0; j < count; ++j) row[pruned[j]] = bias ? bias[pruned[j]] : 0.0f;
+    }
   }
 }
 }  // namespace detail
