@@ -23,5 +23,9 @@ using CommandSetup = Action (*)(CLI::App& app);
 
 Action setup_train(CLI::App& app);
 Action setup_eval(CLI::App& app);
+Action setup_hypertrain(CLI::App& app);  // CHORD: hypertrain, strategy (cloud); profile, infer (device)
+Action setup_profile(CLI::App& app);
+Action setup_strategy(CLI::App& app);
+Action setup_infer(CLI::App& app);
 
 }  // namespace chord::cli

@@ -17,6 +17,10 @@ namespace {
 constexpr chord::cli::CommandSetup kCommands[] = {
     chord::cli::setup_train,
     chord::cli::setup_eval,
+    chord::cli::setup_hypertrain,
+    chord::cli::setup_profile,
+    chord::cli::setup_strategy,
+    chord::cli::setup_infer,
 };
 
 }  // namespace
