@@ -90,15 +90,23 @@ inline void for_each_block(std::size_t m, std::size_t tiles, Block&& block) {
   for_each_row_block<Tag, RMax, TMax>(i, m, tiles, block);
 }
 
-// Writes one row's 16 results of a tile: to y or acc, contiguous or through out.columns.
+// Writes one row's 16 results of a tile: to y or acc, contiguous or through out.columns. A segment's
+// columns ascend, so a tile whose first and last columns are `valid - 1` apart is consecutive (every
+// tile of a homogeneous matrix): one copy, of a constant size for a whole tile (inlined, where a
+// variable-size memcpy was a libc call per row and tile).
 template <class Tag, class T>
 inline void scatter_tile(const T (&values)[kTileN], T* row_out, std::size_t r0, std::size_t valid,
                          const GemmOutput& out) {
-  if (out.columns == nullptr) {
-    std::memcpy(row_out + r0, values, valid * sizeof(T));
-  } else {
-    for (std::size_t c = 0; c < valid; ++c) row_out[out.columns[r0 + c]] = values[c];
+  std::size_t first = r0;
+  if (out.columns != nullptr) {
+    first = out.columns[r0];
+    if (out.columns[r0 + valid - 1] - first != valid - 1) {
+      for (std::size_t c = 0; c < valid; ++c) row_out[out.columns[r0 + c]] = values[c];
+      return;
+    }
   }
+  if (valid == kTileN) std::memcpy(row_out + first, values, sizeof values);
+  else std::memcpy(row_out + first, values, valid * sizeof(T));
 }
 
 // The bias of a tile's channels (0 past the matrix's rows, or without bias), read once per tile.
