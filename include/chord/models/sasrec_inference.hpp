@@ -32,6 +32,7 @@
 #include "chord/nn/elementwise.hpp"
 #include "chord/nn/layernorm.hpp"
 #include "chord/ops/attention.hpp"
+#include "chord/ops/elementwise.hpp"
 #include "chord/ops/norm.hpp"
 
 namespace chord::models {
@@ -140,7 +141,7 @@ class SasrecInference {
     float* x = s.x.data();
     item_emb_.gather(s.ids.data(), n, std::sqrt(float(d)), x);
     pos_emb_.gather(s.positions.data(), n, 1.0f, s.tmp.data());
-    nn::residual_forward(x, s.tmp.data(), x, n * d);
+    add(x, s.tmp.data(), x, n * d);
     for (std::size_t b = 0; b < blocks_.size(); ++b) run_block(blocks_[b], n, b + 1 == blocks_.size(), s);
     // run_block leaves the block output in s.x; after the last block only row n - 1 is valid
     ln_final_.apply(s.x.data() + (n - 1) * d, h, 1, s);
@@ -209,6 +210,21 @@ class SasrecInference {
     return bias + (l.layer.mode == LinearMode::dense_f32 ? l.layer.weight.size() * sizeof(float) : l.layer.mixed.bytes());
   }
 
+  // y = a + b and x = relu(x) over n floats: the table's SIMD kernels when there is one, else
+  // chord::nn's (the same results: one fp32 addition; ReLU keeping NaN).
+  void add(const float* a, const float* b, float* y, std::size_t n) const {
+    if (kernels_ != nullptr)
+      ops::residual_add(*kernels_, a, b, n, y);
+    else
+      nn::residual_forward(a, b, y, n);
+  }
+  void relu(float* x, std::size_t n) const {
+    if (kernels_ != nullptr)
+      ops::relu(*kernels_, x, n, x);
+    else
+      nn::relu_forward(x, x, n);
+  }
+
   // One block on s.x: [n, d] -> s.x. last: only row n - 1 of the output is computed.
   void run_block(const Block& b, std::size_t n, bool last, Scratch& s) const {
     const std::size_t d = std::size_t(config_.d), heads = std::size_t(config_.heads), dh = d / heads;
@@ -255,16 +271,16 @@ class SasrecInference {
       b.out.forward(ctx, d, x1, d, rows, s.rows);
     else
       std::copy(ctx, ctx + rows * d, x1);
-    nn::residual_forward(x1, q_in, x1, rows * d);
+    add(x1, q_in, x1, rows * d);
     float* f = s.tmp.data();
     b.ln_ffn.apply(x1, f, rows, s);
     // out = f + fc2(relu(fc1 f))   -> s.x rows [first, n)
     float* hidden = s.hidden.data();
     b.fc1.forward(f, d, hidden, std::size_t(config_.hidden), rows, s.rows);
-    nn::relu_forward(hidden, hidden, rows * std::size_t(config_.hidden));
+    relu(hidden, rows * std::size_t(config_.hidden));
     float* out = x + first * d;
     b.fc2.forward(hidden, std::size_t(config_.hidden), out, d, rows, s.rows);
-    nn::residual_forward(out, f, out, rows * d);
+    add(out, f, out, rows * d);
   }
 
   SasrecConfig config_;
