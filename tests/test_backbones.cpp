@@ -345,6 +345,24 @@ TEST_CASE("SASRec evaluator: fp32 and uniform W8-A8 equal models::evaluate", "[b
     require_same(mean_of(quantized, split, w, bits, false), ref.sampled);
     require_same(mean_of(quantized, split, w, bits, true), ref.full);
   }
+  // mixed widths (pruned channels too): the cached codes of the frozen matrices (same pointers) and a
+  // fresh quantization of a copy (other pointers) both equal models::evaluate on the engine built from the plan
+  {
+    nn::Rng rng(8, 8);
+    std::vector<std::vector<std::uint8_t>> bits;
+    for (const PersonalizedLayer& l : backbone.layers()) {
+      bits.emplace_back(l.channels);
+      for (std::uint8_t& b : bits.back()) b = std::uint8_t(kStandardPalette[rng.below(4)]);
+    }
+    std::vector<std::vector<float>> copy;
+    for (const PersonalizedLayer& l : backbone.layers()) copy.emplace_back(l.weight, l.weight + l.channels * l.fan_in);
+    const models::InferenceOptions plan{models::LinearMode::mixed_s8, inference_bits(loaded, bits, 8), &best_kernels(), {}};
+    const models::EvalResult ref = models::evaluate(models::SasrecInference(model, plan), split, test_protocol());
+    require_same(mean_of(evaluator, split, w, bits, false), ref.sampled);
+    require_same(mean_of(evaluator, split, w, bits, true), ref.full);
+    require_same(mean_of(evaluator, split, pointers(copy), bits, true), ref.full);
+    require_same(mean_of(evaluator, split, pointers(copy), bits, false), ref.sampled);
+  }
   // other weights change the result; the frozen ones again restore it (the scratch's engine is rebuilt)
   auto scratch = evaluator.make_scratch();
   const std::size_t u = evaluated_users(split)[0];

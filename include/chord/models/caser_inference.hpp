@@ -68,9 +68,7 @@ class CaserInference {
   // like the full layer list; dense when its mode is dense_f32), keeping the biases and embeddings: see
   // SasrecInference::rebuild_projections.
   void rebuild_projections(const std::vector<const float*>& weights, const InferenceOptions& options) {
-    std::vector<RuntimeLinear*> layers = {&conv_v_};
-    for (RuntimeLinear& l : conv_h_) layers.push_back(&l);
-    layers.push_back(&fc1_);
+    const std::vector<RuntimeLinear*> layers = personalized_linears();
     CHORD_CHECK(weights.size() == layers.size(), "caser: ", weights.size(), " filter/fc1 matrices given, the model has ",
                 layers.size());
     for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -78,6 +76,14 @@ class CaserInference {
       RuntimeLinear& l = *layers[i];
       l = RuntimeLinear::create(weights[i], l.layer.bias_or_null(), l.out(), l.in(), options, i + 2, "caser layer");
     }
+  }
+
+  // Those layers themselves, in that order (see SasrecInference::personalized_linears).
+  std::vector<RuntimeLinear*> personalized_linears() {
+    std::vector<RuntimeLinear*> layers = {&conv_v_};
+    for (RuntimeLinear& l : conv_h_) layers.push_back(&l);
+    layers.push_back(&fc1_);
+    return layers;
   }
 
   const CaserConfig& config() const { return config_; }

@@ -93,16 +93,23 @@ class SasrecInference {
   // biases, norms and embeddings. A device applying a new strategy quantizes only what a strategy
   // changes (the embeddings stay as installed), and one engine serves many strategies.
   void rebuild_projections(const std::vector<const float*>& weights, const InferenceOptions& options) {
-    std::size_t count = 0;
-    for (Block& b : blocks_) count += b.projections().size();
-    CHORD_CHECK(weights.size() == count, "sasrec: ", weights.size(), " projection matrices given, the model has ", count);
-    std::size_t layer = 2, i = 0;
+    const std::vector<RuntimeLinear*> layers = personalized_linears();
+    CHORD_CHECK(weights.size() == layers.size(), "sasrec: ", weights.size(), " projection matrices given, the model has ",
+                layers.size());
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      CHORD_CHECK(weights[i] != nullptr, "sasrec: projection ", i, " has no weights");
+      RuntimeLinear& l = *layers[i];
+      l = RuntimeLinear::create(weights[i], l.layer.bias_or_null(), l.out(), l.in(), options, i + 2, "projection");
+    }
+  }
+
+  // Those projections themselves, in that order (a caller with channels already quantized replaces
+  // their `layer` with ref::Linear::quantized(MixedMatrix(q), its bias, mode) and sets `kernels`).
+  std::vector<RuntimeLinear*> personalized_linears() {
+    std::vector<RuntimeLinear*> out;
     for (Block& b : blocks_)
-      for (RuntimeLinear* l : b.projections()) {
-        CHORD_CHECK(weights[i] != nullptr, "sasrec: projection ", i, " has no weights");
-        *l = RuntimeLinear::create(weights[i++], l->layer.bias_or_null(), l->out(), l->in(), options, layer++,
-                                   "projection");
-      }
+      for (RuntimeLinear* l : b.projections()) out.push_back(l);
+    return out;
   }
 
   const SasrecConfig& config() const { return config_; }

@@ -193,7 +193,7 @@ class CaserEvaluator : public EngineEvaluator<models::CaserInference> {
   // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
   CaserEvaluator(const models::CaserModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
       : EngineEvaluator(split, models::caser_quantizable_layers(model.config()),
-                        caser_personalized_layers(model.config()), o,
+                        caser_personalized_layers(model.config()), personalized_weights(model), o,
                         [&](const models::InferenceOptions& options) { return models::CaserInference(model, options); }) {}
 };
 

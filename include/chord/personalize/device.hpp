@@ -129,24 +129,27 @@ inline std::vector<std::vector<std::uint8_t>> inference_bits(const models::Loade
 }
 
 // The frozen fp32 weights of the personalized layers, [channels, fan_in] each, in their order.
-inline std::vector<const float*> personalized_weights(const models::LoadedModel& model) {
+inline std::vector<const float*> personalized_weights(const models::SasrecModel& model) {
   std::vector<const float*> w;
-  if (model.sasrec) {
-    const nn::Parameters& p = model.sasrec->params();
-    for (const models::SasrecBlock& b : model.sasrec->blocks) {
-      for (const nn::Linear* l : {&b.attn.q, &b.attn.k, &b.attn.v}) w.push_back(p.value(l->weight));
-      if (b.attn.has_output_projection) w.push_back(p.value(b.attn.out.weight));
-      w.push_back(p.value(b.ffn.fc1.weight));
-      w.push_back(p.value(b.ffn.fc2.weight));
-    }
-    return w;
+  const nn::Parameters& p = model.params();
+  for (const models::SasrecBlock& b : model.blocks) {
+    for (const nn::Linear* l : {&b.attn.q, &b.attn.k, &b.attn.v}) w.push_back(p.value(l->weight));
+    if (b.attn.has_output_projection) w.push_back(p.value(b.attn.out.weight));
+    w.push_back(p.value(b.ffn.fc1.weight));
+    w.push_back(p.value(b.ffn.fc2.weight));
   }
-  CHORD_CHECK(model.caser.has_value(), "device: the loaded model holds neither SASRec nor Caser");
-  const models::CaserModel& m = *model.caser;
-  w.push_back(m.params().value(m.conv_v.weight));
-  for (nn::ParamId id : m.conv_h.weight) w.push_back(m.params().value(id));
-  w.push_back(m.params().value(m.fc1.weight));
   return w;
+}
+inline std::vector<const float*> personalized_weights(const models::CaserModel& model) {
+  std::vector<const float*> w = {model.params().value(model.conv_v.weight)};
+  for (nn::ParamId id : model.conv_h.weight) w.push_back(model.params().value(id));
+  w.push_back(model.params().value(model.fc1.weight));
+  return w;
+}
+inline std::vector<const float*> personalized_weights(const models::LoadedModel& model) {
+  if (model.sasrec) return personalized_weights(*model.sasrec);
+  CHORD_CHECK(model.caser.has_value(), "device: the loaded model holds neither SASRec nor Caser");
+  return personalized_weights(*model.caser);
 }
 
 // Uniform widths for the personalized layers (every channel at `bits`): a model without a strategy.

@@ -208,7 +208,7 @@ class SasrecEvaluator : public EngineEvaluator<models::SasrecInference> {
   // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
   SasrecEvaluator(const models::SasrecModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
       : EngineEvaluator(split, models::sasrec_quantizable_layers(model.config()),
-                        sasrec_personalized_layers(model.config()), o,
+                        sasrec_personalized_layers(model.config()), personalized_weights(model), o,
                         [&](const models::InferenceOptions& options) { return models::SasrecInference(model, options); }) {}
 };
 
