@@ -18,14 +18,38 @@
 # no CMAKE_BUILD_TYPE, -O2 (SIMD kernels at -O0 keep every register in memory).
 # The units are compiled once into a static library per backend set (chord_kernels_<backends>) that
 # every target calling this function shares, instead of once per target.
+#
+# The same file serves an installed chord: find_package(chord) includes it from share/cmake/chord/ after
+# setting CHORD_KERNELS_INSTALLED_ROOT to share/chord/ (where the install puts backends/dispatch/ and
+# each backend's dispatch/ sources); the backends are then the imported chord::xsimd / chord::highway.
 include_guard(GLOBAL)
 include(CheckCXXCompilerFlag)
 
-get_filename_component(CHORD_KERNELS_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+if(CHORD_KERNELS_INSTALLED_ROOT)
+  set(CHORD_KERNELS_ROOT "${CHORD_KERNELS_INSTALLED_ROOT}")
+else()
+  get_filename_component(CHORD_KERNELS_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+endif()
 set(CHORD_KERNELS_ROOT "${CHORD_KERNELS_ROOT}" CACHE INTERNAL "chord source root, for chord_add_kernels()")
 
+# _chord_kernels_target(<var> <name>): the target of chord part <name> (chord, scalar, xsimd, highway):
+# chord_<name> in chord's own build, the imported chord::<name> from an install; empty when neither.
+function(_chord_kernels_target var name)
+  set(build_name chord_${name})
+  if(name STREQUAL "chord")
+    set(build_name chord)
+  endif()
+  if(TARGET ${build_name} AND NOT CHORD_KERNELS_INSTALLED_ROOT)
+    set(${var} ${build_name} PARENT_SCOPE)
+  elseif(TARGET chord::${name})
+    set(${var} chord::${name} PARENT_SCOPE)
+  else()
+    set(${var} "" PARENT_SCOPE)
+  endif()
+endfunction()
+
 # The xsimd backend's headers build on the scalar backend's (its isa::scalar tag is the scalar table).
-if(TARGET chord_xsimd AND TARGET chord_scalar)
+if(TARGET chord_xsimd AND TARGET chord_scalar AND NOT CHORD_KERNELS_INSTALLED_ROOT)
   target_link_libraries(chord_xsimd INTERFACE chord_scalar)
 endif()
 
@@ -63,15 +87,19 @@ function(chord_add_kernels target)
     set(ARG_BACKENDS xsimd highway)
   endif()
   set(root ${CHORD_KERNELS_ROOT})
+  _chord_kernels_target(chord_target chord)
+  _chord_kernels_target(scalar_target scalar)
+  _chord_kernels_target(xsimd_target xsimd)
+  _chord_kernels_target(highway_target highway)
 
-  # The backends that can be built here.
+  # The backends that can be built here (an install ships dispatch/ sources only with their headers).
   set(backends "")
-  if("xsimd" IN_LIST ARG_BACKENDS AND TARGET chord_xsimd)
+  if("xsimd" IN_LIST ARG_BACKENDS AND xsimd_target)
     list(APPEND backends xsimd)
   endif()
   file(GLOB highway_sources ${root}/backends/highway/dispatch/*.cpp)
-  if("highway" IN_LIST ARG_BACKENDS AND TARGET chord_highway AND highway_sources
-     AND EXISTS ${root}/backends/highway/include/chord/backends/highway/tables.hpp)
+  if("highway" IN_LIST ARG_BACKENDS AND highway_target AND highway_sources
+     AND (CHORD_KERNELS_INSTALLED_ROOT OR EXISTS ${root}/backends/highway/include/chord/backends/highway/tables.hpp))
     list(APPEND backends highway)
   endif()
   if(backends)
@@ -83,7 +111,7 @@ function(chord_add_kernels target)
   if(NOT TARGET ${lib})
     add_library(${lib} STATIC ${root}/backends/dispatch/compiled_tables.cpp)
     set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON)
-    target_link_libraries(${lib} PUBLIC chord chord_scalar)
+    target_link_libraries(${lib} PUBLIC ${chord_target} ${scalar_target})
     if(TARGET chord_warnings)
       target_link_libraries(${lib} PRIVATE chord_warnings)
     endif()
@@ -97,7 +125,7 @@ function(chord_add_kernels target)
     if("xsimd" IN_LIST backends)
       set(dir ${root}/backends/xsimd/dispatch)
       target_sources(${lib} PRIVATE ${dir}/tables.cpp)
-      target_link_libraries(${lib} PUBLIC chord_xsimd)
+      target_link_libraries(${lib} PUBLIC ${xsimd_target})
       set_property(SOURCE ${root}/backends/dispatch/compiled_tables.cpp TARGET_DIRECTORY ${lib} APPEND
                    PROPERTY COMPILE_DEFINITIONS CHORD_HAVE_XSIMD)
       if(NOT CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
@@ -114,7 +142,7 @@ function(chord_add_kernels target)
 
     if("highway" IN_LIST backends)
       target_sources(${lib} PRIVATE ${highway_sources})
-      target_link_libraries(${lib} PUBLIC chord_highway)
+      target_link_libraries(${lib} PUBLIC ${highway_target})
       set_property(SOURCE ${root}/backends/dispatch/compiled_tables.cpp TARGET_DIRECTORY ${lib} APPEND
                    PROPERTY COMPILE_DEFINITIONS CHORD_HAVE_HIGHWAY)
     endif()

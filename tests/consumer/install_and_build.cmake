@@ -28,7 +28,8 @@ endfunction()
 run("cmake --install" ${CMAKE_COMMAND} --install ${CHORD_BUILD_DIR} --prefix ${prefix})
 foreach(file include/chord/core/mixed_matrix.hpp include/chord/backends/scalar/gemm.hpp
              share/cmake/chord/chordConfig.cmake share/cmake/chord/chordConfigVersion.cmake
-             share/cmake/chord/chordTargets.cmake)
+             share/cmake/chord/chordTargets.cmake share/cmake/chord/ChordKernels.cmake
+             share/chord/backends/dispatch/compiled_tables.cpp)
   if(NOT EXISTS ${prefix}/${file})
     message(FATAL_ERROR "install test: ${prefix}/${file} was not installed")
   endif()
@@ -44,4 +45,6 @@ if(NOT chord_dir STREQUAL "chord_DIR:PATH=${prefix}/share/cmake/chord")
 endif()
 run("build the consumer" ${CMAKE_COMMAND} --build ${build})
 run("run the consumer" ${build}/chord_consumer)
+message(STATUS "${run_output}")
+run("run the consumer on chord_add_kernels()" ${build}/chord_consumer_dispatch)
 message(STATUS "${run_output}")

@@ -1,13 +1,19 @@
 // tests/consumer/main.cpp: the installed headers at work. Quantizes a small matrix with one
 // bit-width per output channel, runs the packed scalar kernels, and exits non-zero unless the result
-// equals the reference op exactly (the integer path is exact by contract).
+// equals the reference op exactly (the integer path is exact by contract). Built with
+// CHORD_CONSUMER_DISPATCH (chord_add_kernels() from the install), it runs the best kernel table for
+// this CPU instead (chord::best_kernels()): the same exactness holds for every table.
 #include <cstdio>
+#include <string_view>
 #include <vector>
 
 #include "chord/backends/scalar/gemm.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
+#if CHORD_CONSUMER_DISPATCH
+#include "chord/ops/dispatch.hpp"
+#endif
 
 int main() {
   const std::size_t n = 19, k = 37, m = 3;  // not multiples of any tile
@@ -22,7 +28,12 @@ int main() {
   const chord::MixedMatrix layer(w.data(), n, k, bits.data());
   const chord::QuantizedRows a = chord::quantize_rows(x.data(), m, k);
   std::vector<float> y(m * n), y_ref(m * n);
-  chord::ops::mixed_gemm_s8(chord::backends::scalar::kernel_table(), a, layer, bias.data(), y.data(), n);
+#if CHORD_CONSUMER_DISPATCH
+  const chord::KernelTable& kernels = chord::best_kernels();
+#else
+  const chord::KernelTable kernels = chord::backends::scalar::kernel_table();
+#endif
+  chord::ops::mixed_gemm_s8(kernels, a, layer, bias.data(), y.data(), n);
   chord::ref::mixed_gemm_s8(a, layer, bias.data(), y_ref.data(), n);
 
   std::size_t nonzero = 0;
@@ -31,7 +42,8 @@ int main() {
     std::printf("chord_consumer: FAIL: mixed_gemm_s8 differs from ref::mixed_gemm_s8 (or is all zero)\n");
     return 1;
   }
-  std::printf("chord_consumer: ok: %zu x %zu mixed layer (%.2f bits/weight) matches the reference\n", n, k,
-              layer.average_bits());
+  const std::string_view isa = chord::isa_name(kernels.isa);
+  std::printf("chord_consumer: ok: %zu x %zu mixed layer (%.2f bits/weight) matches the reference (%.*s/%s)\n", n,
+              k, layer.average_bits(), static_cast<int>(isa.size()), isa.data(), kernels.backend);
   return 0;
 }
