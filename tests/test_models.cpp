@@ -567,3 +567,36 @@ TEST_CASE("End to end on a slice of ML-100K: train, save, load, evaluate", "[mod
   // Three short epochs are not a trained model; they must still rank better than chance (10 of 101).
   REQUIRE(e.sampled.hr_10 > 0.12);
 }
+
+TEST_CASE("Embedding rows decode to the mixed matrix's codes (every width, awkward widths d)", "[models][inference]") {
+  // gather and the candidate scores decode a channel straight from the packed panels; the oracle is
+  // MixedMatrix::code / scale, element by element.
+  nn::Rng rng(41);
+  for (std::size_t d : {1, 3, 4, 5, 8, 15, 16, 17, 50, 64, 65}) {
+    const std::size_t rows = 37;
+    std::vector<float> table(rows * d);
+    for (auto& v : table) v = float(rng.uniform()) * 2.0f - 1.0f;
+    InferenceOptions o;
+    o.mode = LinearMode::mixed_s8;
+    o.kernels = &best_kernels();
+    std::vector<std::uint8_t> widths(rows);
+    for (auto& w : widths) w = std::uint8_t(std::array<int, 4>{0, 2, 4, 8}[rng.below(4)]);
+    o.bits.push_back(widths);
+    const RuntimeEmbedding e = RuntimeEmbedding::create(table.data(), rows, d, o, 0, "table");
+    std::vector<std::uint32_t> ids(rows);
+    for (std::size_t r = 0; r < rows; ++r) ids[r] = std::uint32_t(r);
+    std::vector<float> gathered(rows * d);
+    e.gather(ids.data(), rows, 0.5f, gathered.data());
+    std::vector<std::int8_t> codes(d);
+    for (std::size_t r = 0; r < rows; ++r) {
+      INFO("d " << d << " row " << r << " width " << int(widths[r]));
+      const float scale = e.channel_codes(r, codes.data());
+      REQUIRE(scale == e.mixed().scale(r));
+      for (std::size_t j = 0; j < d; ++j) {
+        REQUIRE(int(codes[j]) == e.mixed().code(r, j));
+        const float want = r == 0 ? 0.0f : float(e.mixed().code(r, j)) * (e.mixed().scale(r) * 0.5f);  // id 0: padding
+        REQUIRE(gathered[r * d + j] == want);
+      }
+    }
+  }
+}

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "chord/core/activations.hpp"
@@ -105,21 +106,51 @@ struct RuntimeLinear {
   }
 };
 
-// The codes of one channel of a packed matrix: codes[j] for j < w.cols() (the layout of packed.hpp:
-// tile row / 16, panel per k-group, 4 bytes per channel per panel, 8 / bits sub-blocks in bit planes).
-inline void unpack_channel(const PackedMatrix& w, std::size_t row, std::int8_t* codes) {
-  const int bits = w.bits();
-  const std::size_t gk = group_k(bits), k = w.cols();
-  const int mask = (1 << bits) - 1, offset = code_offset(bits);
-  const std::uint8_t* tile = w.tile(row / kTileN) + (row % kTileN) * kDot;
-  for (std::size_t g = 0; g * gk < k; ++g) {
-    const std::uint8_t* panel = tile + g * kPanelBytes;
-    for (std::size_t s = 0; s < gk / kDot; ++s)
-      for (std::size_t j = 0; j < kDot; ++j) {
-        const std::size_t col = g * gk + s * kDot + j;
-        if (col < k) codes[col] = static_cast<std::int8_t>(((panel[j] >> (s * bits)) & mask) - offset);
-      }
+namespace detail {
+// The stored (unsigned, code + code_offset) codes of one channel for one packed width: u[j] for
+// j < k rounded up to the width's k-group (the packed matrix pads k to it, and u must have the room).
+// Each panel's 4 bytes of this channel are one little-endian word; sub-block s is that word shifted
+// by s*Bits and masked per byte (no bit of byte j+1 reaches byte j's low Bits bits), 4 codes at once:
+// the generic per-code loop's shifts, masks and index arithmetic cost more than the row's use of them.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "unpack_stored_codes reads panel bytes as little-endian words");
+template <int Bits>
+inline void unpack_stored_codes(const std::uint8_t* panel, std::size_t k, std::uint8_t* u) {
+  constexpr std::size_t kGroupK = kDot * (8 / Bits), kSubBlocks = 8 / Bits;
+  constexpr std::uint32_t kByteMask = 0x01010101u * ((1u << Bits) - 1u);
+  for (std::size_t g = 0; g < k; g += kGroupK, panel += kPanelBytes) {
+    std::uint32_t word;  // byte j of the word = panel[j] (little-endian; checked below)
+    std::memcpy(&word, panel, sizeof word);
+    for (std::size_t s = 0; s < kSubBlocks; ++s) {
+      const std::uint32_t bytes = (word >> (s * Bits)) & kByteMask;
+      std::memcpy(u + g + s * kDot, &bytes, sizeof bytes);
+    }
   }
+}
+// The stored codes of channel `row` of w into u (room for w.cols() rounded up to 16); returns the
+// code offset to subtract.
+inline int unpack_stored_codes(const PackedMatrix& w, std::size_t row, std::uint8_t* u) {
+  static_assert(kPanelBytes == kTileN * kDot, "a panel holds kDot bytes per channel of a tile");
+  const std::uint8_t* panel = w.tile(row / kTileN) + (row % kTileN) * kDot;
+  switch (w.bits()) {
+    case 8: unpack_stored_codes<8>(panel, w.cols(), u); break;
+    case 4: unpack_stored_codes<4>(panel, w.cols(), u); break;
+    case 2: unpack_stored_codes<2>(panel, w.cols(), u); break;
+    default: CHORD_CHECK(false, "unpack_channel: no packed width ", w.bits());
+  }
+  return code_offset(w.bits());
+}
+inline constexpr std::size_t kMaxUnpackedCodes = 4096;  // widths the row paths support (a multiple of 16)
+}  // namespace detail
+
+// The codes of one channel of a packed matrix: codes[j] for j < w.cols() <= 4096 (the layout of
+// packed.hpp: tile row / 16, panel per k-group, 4 bytes per channel per panel, 8 / bits sub-blocks in
+// bit planes).
+inline void unpack_channel(const PackedMatrix& w, std::size_t row, std::int8_t* codes) {
+  CHORD_CHECK(w.cols() <= detail::kMaxUnpackedCodes, "unpack_channel: ", w.cols(), " columns, at most ",
+              detail::kMaxUnpackedCodes);
+  std::uint8_t u[detail::kMaxUnpackedCodes];
+  const int offset = detail::unpack_stored_codes(w, row, u);
+  for (std::size_t j = 0; j < w.cols(); ++j) codes[j] = static_cast<std::int8_t>(int(u[j]) - offset);
 }
 
 // A table of `rows` embeddings of width d; each row is one channel (DESIGN section 3).
@@ -175,7 +206,7 @@ class RuntimeEmbedding {
   void gather(const std::uint32_t* ids, std::size_t m, float scale, float* out) const {
     for (std::size_t i = 0; i < m; ++i)
       CHORD_CHECK(ids[i] < rows_, "embedding: id ", ids[i], " at position ", i, " is out of range (", rows_, " rows)");
-    std::int8_t codes[kMaxRowCodes];
+    std::uint8_t stored[detail::kMaxUnpackedCodes];
     for (std::size_t i = 0; i < m; ++i) {
       float* o = out + i * d_;
       if (ids[i] == 0) {
@@ -183,9 +214,13 @@ class RuntimeEmbedding {
       } else if (mode_ == LinearMode::dense_f32) {
         const float* row = dense_.data() + std::size_t(ids[i]) * d_;
         for (std::size_t j = 0; j < d_; ++j) o[j] = scale * row[j];
-      } else {
-        const float s = channel_codes(ids[i], codes) * scale;
-        for (std::size_t j = 0; j < d_; ++j) o[j] = float(codes[j]) * s;
+      } else if (segment_[ids[i]] < 0) {  // a pruned channel: zeros
+        for (std::size_t j = 0; j < d_; ++j) o[j] = 0.0f;
+      } else {  // float(code) * (channel scale * scale), straight from the stored codes
+        const PackedMatrix& packed = mixed_.segments()[std::size_t(segment_[ids[i]])].packed;
+        const float s = packed.scales()[row_[ids[i]]] * scale;
+        const int offset = detail::unpack_stored_codes(packed, row_[ids[i]], stored);
+        for (std::size_t j = 0; j < d_; ++j) o[j] = float(int(stored[j]) - offset) * s;
       }
     }
   }
