@@ -27,5 +27,7 @@ Action setup_hypertrain(CLI::App& app);  // CHORD: hypertrain, strategy (cloud);
 Action setup_profile(CLI::App& app);
 Action setup_strategy(CLI::App& app);
 Action setup_infer(CLI::App& app);
+Action setup_info(CLI::App& app);
+Action setup_experiment(CLI::App& app);  // built when nlohmann/json is found (CHORD_CLI_EXPERIMENT)
 
 }  // namespace chord::cli

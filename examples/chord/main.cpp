@@ -21,6 +21,10 @@ constexpr chord::cli::CommandSetup kCommands[] = {
     chord::cli::setup_profile,
     chord::cli::setup_strategy,
     chord::cli::setup_infer,
+    chord::cli::setup_info,
+#ifdef CHORD_CLI_EXPERIMENT
+    chord::cli::setup_experiment,
+#endif
 };
 
 }  // namespace
