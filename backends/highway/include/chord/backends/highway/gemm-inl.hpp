@@ -223,6 +223,10 @@ CHORD_HWY_ATTR void S8Epilogue(const QuantizedRows& a, const PackedMatrix& w, co
 // The tile's bias by tile row (0 for padding rows and without bias).
 HWY_INLINE CHORD_HWY_ATTR void GatherBias(const PackedMatrix& w, const GemmOutput& out, std::size_t t,
                                           float* bias) {
+  if (out.bias == nullptr) {  // the common case: no per-element loop (a gemv pays this once per tile)
+    for (std::size_t c = 0; c < kTileN; ++c) bias[c] = 0.0f;
+    return;
+  }
   for (std::size_t c = 0; c < kTileN; ++c) {
     const std::size_t r = t * kTileN + c;
     bias[c] = out.bias != nullptr && r < w.rows() ? out.bias[out.column(r)] : 0.0f;
@@ -247,8 +251,8 @@ CHORD_HWY_ATTR void GemmS8(const QuantizedRows& a, const PackedMatrix& w, const 
       const std::size_t rows = a.m - i0 < kS8BlockRows ? a.m - i0 : kS8BlockRows;
       const std::int8_t* row_ptrs[kS8BlockRows];
       for (std::size_t r = 0; r < kS8BlockRows; ++r) row_ptrs[r] = a.row(i0 + (r < rows ? r : rows - 1));
-      for (auto& row : acc)
-        for (std::int32_t& v : row) v = 0;
+      for (std::size_t r = 0; r < rows; ++r)  // only the rows of this block (a gemv: one)
+        for (std::int32_t& v : acc[r]) v = 0;
       switch (rows) {
         case 8: S8RowBlock<Bits, 8>(row_ptrs, w.tile(t), w.groups(), acc); break;
         case 7: S8RowBlock<Bits, 7>(row_ptrs, w.tile(t), w.groups(), acc); break;
