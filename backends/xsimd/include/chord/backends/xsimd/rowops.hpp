@@ -194,6 +194,68 @@ inline FloatBatch<Tag> gelu(const FloatBatch<Tag>& x) {
   return ::xsimd::select(x < B(0.0f), x * tail, x * (B(1.0f) - tail));
 }
 
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+// quantize_rows for AVX-512: the same steps per lane as the generic loop below, with the tail as one
+// masked register (masked lanes load 0 and give code 0), so no value goes one by one (std::nearbyint is
+// a library call at the baseline ISA) and the zeros from k to stride come with the tail's store.
+inline std::size_t quantize_rows_avx512(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
+                                        std::int8_t* codes, std::size_t stride, float* scales, std::int32_t* sums) {
+  constexpr std::size_t kLanes = 16;
+  constexpr std::int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX's bits
+  const std::size_t whole = k / kLanes * kLanes, tail = k - whole;
+  const __mmask16 tail_mask = static_cast<__mmask16>((1u << tail) - 1u);
+  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+  for (std::size_t r = 0; r < m; ++r) {
+    const float* xr = x + r * ldx;
+    std::int8_t* cr = codes + r * stride;
+    __m512i max_bits = _mm512_setzero_si512();
+    for (std::size_t j = 0; j < whole; j += kLanes)
+      max_bits = _mm512_max_epi32(max_bits, _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(xr + j)), magnitude));
+    if (tail != 0)
+      max_bits = _mm512_max_epi32(max_bits,
+                                  _mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(tail_mask, xr + whole)), magnitude));
+    const std::int32_t largest = _mm512_reduce_max_epi32(max_bits);
+    if (largest > kMaxFinite) return r;
+    float max_abs;
+    std::memcpy(&max_abs, &largest, sizeof max_abs);
+    const float inv = 127.0f / max_abs;
+    if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
+      if (stride > 0) std::memset(cr, 0, stride);
+      scales[r] = 0.0f;
+      sums[r] = 0;
+      continue;
+    }
+    // Clamping before rounding equals core's clamping after it: the bounds are integers.
+    const __m512 scale = _mm512_set1_ps(inv), low = _mm512_set1_ps(-127.0f), high = _mm512_set1_ps(127.0f);
+    const auto quantize = [&](__m512 v) {
+      return _mm512_cvtps_epi32(_mm512_min_ps(high, _mm512_max_ps(low, _mm512_mul_ps(v, scale))));  // ties to even
+    };
+    __m512i sum = _mm512_setzero_si512();
+    std::size_t j = 0;
+    for (; j < whole; j += kLanes) {
+      const __m512i q = quantize(_mm512_loadu_ps(xr + j));
+      sum = _mm512_add_epi32(sum, q);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(cr + j), _mm512_cvtepi32_epi8(q));
+    }
+    std::size_t zeroed = k;  // codes written up to here
+    if (tail != 0) {
+      const __m512i q = quantize(_mm512_maskz_loadu_ps(tail_mask, xr + j));
+      sum = _mm512_add_epi32(sum, q);
+      if (j + kLanes <= stride) {  // the whole register: codes, then zeros up to j + 16
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(cr + j), _mm512_cvtepi32_epi8(q));
+        zeroed = j + kLanes;
+      } else {
+        _mm512_mask_cvtepi32_storeu_epi8(cr + j, tail_mask, q);
+      }
+    }
+    if (stride > zeroed) std::memset(cr + zeroed, 0, stride - zeroed);
+    scales[r] = max_abs / 127.0f;
+    sums[r] = _mm512_reduce_add_epi32(sum);
+  }
+  return m;
+}
+#endif
+
 }  // namespace row_detail
 
 // See QuantizeRowsFn. The largest |x| of a row is found as the largest integer of the sign-cleared
@@ -202,6 +264,10 @@ inline FloatBatch<Tag> gelu(const FloatBatch<Tag>& x) {
 template <class Tag>
 std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
                           std::size_t stride, float* scales, std::int32_t* sums) {
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  if constexpr (std::is_same_v<Tag, isa::avx512_vnni>)
+    return row_detail::quantize_rows_avx512(x, ldx, m, k, codes, stride, scales, sums);
+#endif
   using B = row_detail::FloatBatch<Tag>;
   using I = row_detail::IntBatch<Tag>;
   constexpr std::size_t kLanes = B::size;
