@@ -176,6 +176,9 @@ TEST_CASE("experiment: every method at every budget, equal bits, the expected or
   REQUIRE(fp32->full.ndcg10 >= uniform2->full.ndcg10);
   REQUIRE(fp32->sampled.ndcg10 >= uniform2->sampled.ndcg10);
   REQUIRE(fp32->full.ndcg10 > uniform2->full.ndcg10);  // 2 bits do hurt this model
+  // Measured on seeds 1..8 with 1 and 2 threads: CHORD's full NDCG@10 above random mixed's at every budget
+  // (by 0.12..0.47 at 2 bits, 0.001..0.26 at 4 bits); sampled NDCG@10 too, except seed 5 at 4 bits (0.980 vs
+  // 0.981). Seed 1 (here): 0.91/0.95/0.97 against 0.76/0.87/0.94 (full, budgets 2/3/4).
   for (double budget : report.budgets) {
     const MethodResult* chord = report.find("chord", budget);
     const MethodResult* random = report.find("random_mixed", budget);
@@ -196,18 +199,15 @@ TEST_CASE("experiment: every method at every budget, equal bits, the expected or
 
 TEST_CASE("experiment: qat reports the metrics and time of its best validation step", "[personalize][experiment]") {
   const Planted p(2);
-  const ExperimentReport report = run_tiny(p, kTestThreads);
   const ExperimentOptions options = tiny_options(kTestThreads);
   const Palette palette = options.palette;
-  // The user-agnostic strategy, rebuilt from the same inputs as the runner (nets trained inside with the
-  // same options, so the same parameters bit for bit).
+  // Given hypernetworks (no ablation here), so that the user-agnostic strategy can be rebuilt independently.
   const QuantizationCache cache(p.trained.layers());
   Hypernetworks nets(cache.shapes(), HypernetConfig{p.trained.profile_dim(), options.hidden, options.rank});
   nets.init(options.training.seed);
-  TrainOptions t = options.training;
-  t.threads = options.threads;
-  HypernetTrainer trainer(p.trained, nets, cache, options.training_users, t);
+  HypernetTrainer trainer(p.trained, nets, cache, options.training_users, options.training);
   trainer.train();
+  const ExperimentReport report = run_experiment({&p.trained, &p.trained_eval, &nets, {}}, nullptr, options);
   const Importances population = population_importance(nets, cache, trainer.profiles());
   for (double budget : report.budgets) {
     const MethodResult* qat = report.find("qat", budget);
@@ -254,8 +254,8 @@ TEST_CASE("experiment: qat reports the metrics and time of its best validation s
 
 TEST_CASE("experiment: deterministic across runs and thread counts", "[personalize][experiment]") {
   const Planted p(3);
-  const ExperimentReport a = run_tiny(p, kTestThreads, nullptr, nullptr, 100);
-  const ExperimentReport b = run_tiny(p, kTestThreads, nullptr, nullptr, 100);
+  const ExperimentReport a = run_tiny(p, kTestThreads, nullptr, nullptr, 60);
+  const ExperimentReport b = run_tiny(p, kTestThreads, nullptr, nullptr, 60);
   require_same_measurements(a, b);
   // With given hypernetworks nothing depends on the thread count.
   const ExperimentOptions o = tiny_options(1);
