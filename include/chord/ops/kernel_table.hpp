@@ -85,11 +85,12 @@ struct KeyMask {
 constexpr std::size_t attention_scratch_floats(std::size_t keys) { return 4 * ((keys + 15) / 16 * 16) + 64; }
 
 // Floats of scratch the full-sequence kernel needs for `length` positions of width d: K^T of one head
-// [d, keys rounded up to 32], V of one head with its columns padded to whole registers [length, d
-// rounded up to 16] (vectors have at most 16 float lanes) and 4 score rows; at least
-// attention_scratch_floats(length) (a kernel may run the row routine instead).
+// [d, keys rounded up to 32], V^T of up to 16 of its columns [16, keys rounded up to 32] or V with its
+// columns padded to whole registers [length, d rounded up to 16] (vectors have at most 16 float lanes),
+// and 4 score rows; at least attention_scratch_floats(length) (a kernel may run the row routine).
 constexpr std::size_t attention_core_scratch_floats(std::size_t length, std::size_t d) {
-  const std::size_t keys = (length + 31) / 32 * 32, blocked = keys * (d + 4) + length * ((d + 15) / 16 * 16);
+  const std::size_t keys = (length + 31) / 32 * 32;
+  const std::size_t blocked = keys * (d + 4 + 16) + length * ((d + 15) / 16 * 16);
   return blocked > attention_scratch_floats(length) ? blocked : attention_scratch_floats(length);
 }
 

@@ -250,12 +250,48 @@ inline void context_tile(const float* p, std::size_t kp, const float* vp, std::s
   }
 }
 
+// The head's last columns past its whole registers (tail < lanes of them), for 4 queries, as dot
+// products over the keys: out_r[j0 + c] = sum_{s < keys} p[r][s] vt[c][s]   (vt: V^T of those columns,
+// [tail, kp]; keys a multiple of lanes, p and vt zero past the rows' keys). Two columns at a time (8
+// accumulators). Padding those columns to a whole register instead would multiply 4 registers per key
+// for them, where this takes tail / 2 per register of keys (dh = 50 on AVX-512: 2 columns of 16).
+template <class Tag>
+inline void context_tail(const float* p, std::size_t kp, const float* vt, std::size_t keys, std::size_t tail,
+                         std::size_t j0, float* const* out) {
+  using B = row_detail::FloatBatch<Tag>;
+  constexpr std::size_t kLanes = B::size;
+  for (std::size_t c = 0; c < tail; c += 2) {
+    const float* v0 = vt + c * kp;
+    const float* v1 = vt + (c + 1 < tail ? c + 1 : c) * kp;  // a lone last column: computed twice, stored once
+    B a00(0.0f), a01(0.0f), a10(0.0f), a11(0.0f), a20(0.0f), a21(0.0f), a30(0.0f), a31(0.0f);
+    for (std::size_t s = 0; s < keys; s += kLanes) {
+      const B x0 = B::load_unaligned(v0 + s), x1 = B::load_unaligned(v1 + s);
+      const B p0 = B::load_unaligned(p + s), p1 = B::load_unaligned(p + kp + s);
+      const B p2 = B::load_unaligned(p + 2 * kp + s), p3 = B::load_unaligned(p + 3 * kp + s);
+      a00 = fused_multiply_add<Tag>(p0, x0, a00), a01 = fused_multiply_add<Tag>(p0, x1, a01);
+      a10 = fused_multiply_add<Tag>(p1, x0, a10), a11 = fused_multiply_add<Tag>(p1, x1, a11);
+      a20 = fused_multiply_add<Tag>(p2, x0, a20), a21 = fused_multiply_add<Tag>(p2, x1, a21);
+      a30 = fused_multiply_add<Tag>(p3, x0, a30), a31 = fused_multiply_add<Tag>(p3, x1, a31);
+    }
+    const float sums[4][2] = {{::xsimd::hadd(a00), ::xsimd::hadd(a01)},
+                              {::xsimd::hadd(a10), ::xsimd::hadd(a11)},
+                              {::xsimd::hadd(a20), ::xsimd::hadd(a21)},
+                              {::xsimd::hadd(a30), ::xsimd::hadd(a31)}};
+    for (std::size_t r = 0; r < 4; ++r) {
+      if (out[r] == nullptr) continue;
+      out[r][j0 + c] = sums[r][0];
+      if (c + 1 < tail) out[r][j0 + c + 1] = sums[r][1];
+    }
+  }
+}
+
 }  // namespace attention_detail
 
 // See AttentionFn: query t against keys 0..t, in blocks of 4 queries (scratch:
-// attention_core_scratch_floats). Per head: K^T and V (columns padded to whole registers, unless dh
-// already is) are packed once; per block, the scores of its keys (score_tile), the masks (only the
-// diagonal tiles hold keys after a query), softmax_row per query, then P V (context_tile).
+// attention_core_scratch_floats). Per head: K^T, and V^T of the columns past the head's whole
+// registers, are packed once; per block, the scores of its keys (score_tile), the masks (only the
+// diagonal tiles hold keys after a query), softmax_row per query, then P V: the whole registers of
+// columns straight from V (context_tile), the last columns as dot products over the keys (context_tail).
 // Within rounding of attention_row, not bit for bit: the sums run in other orders.
 template <class Tag>
 void attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d, std::size_t heads,
@@ -271,12 +307,10 @@ void attention(const float* q, const float* k, const float* v, std::size_t lengt
   const std::size_t n = length - first;  // keys (and queries) from `first`
   if (n == 0) return;
   const std::size_t kp = (n + 2 * kLanes - 1) / (2 * kLanes) * (2 * kLanes);
-  const std::size_t cols = (dh + kLanes - 1) / kLanes * kLanes;  // the head's columns in whole registers
-  const bool pack_v = cols != dh;
-  const std::size_t ldv = pack_v ? cols : d;  // row stride of the values the context tiles read
-  float* kt = scratch;                  // [dh, kp]
-  float* vp = kt + dh * kp;             // [n, cols] when packed
-  float* p = vp + (pack_v ? n * cols : 0);  // [4, kp]
+  const std::size_t whole_cols = dh / kLanes * kLanes, tail = dh - whole_cols;  // tail < lanes
+  float* kt = scratch;           // [dh, kp]: K^T of the head, zeros past n
+  float* vt = kt + dh * kp;      // [tail, kp]: V^T of the head's last columns, zeros past n
+  float* p = vt + tail * kp;     // [4, kp]: the block's scores, then weights
   for (std::size_t h = 0; h < heads; ++h) {
     const std::size_t offset = h * dh;
     for (std::size_t s = 0; s < n; ++s) {
@@ -285,14 +319,9 @@ void attention(const float* q, const float* k, const float* v, std::size_t lengt
     }
     for (std::size_t j = 0; j < dh; ++j)
       for (std::size_t s = n; s < kp; ++s) kt[j * kp + s] = 0.0f;
-    const float* values = v + first * d + offset;
-    if (pack_v) {
-      for (std::size_t s = 0; s < n; ++s) {
-        for (std::size_t j = 0; j < dh; ++j) vp[s * cols + j] = values[s * d + j];
-        for (std::size_t j = dh; j < cols; ++j) vp[s * cols + j] = 0.0f;
-      }
-      values = vp;
-    }
+    const float* values = v + first * d + offset;  // rows of stride d
+    for (std::size_t c = 0; c < tail; ++c)
+      for (std::size_t s = 0; s < kp; ++s) vt[c * kp + s] = s < n ? values[s * d + whole_cols + c] : 0.0f;
     for (std::size_t t0 = 0; t0 < n; t0 += 4) {  // queries first + t0 .. first + t0 + 3
       const std::size_t rows = n - t0 < 4 ? n - t0 : 4, keys = t0 + rows;
       const float* qr[4];
@@ -301,6 +330,7 @@ void attention(const float* q, const float* k, const float* v, std::size_t lengt
         qr[r] = q + (first + t0 + (r < rows ? r : rows - 1)) * d + offset;
         outr[r] = r < rows ? out + (first + t0 + r) * d + offset : nullptr;
       }
+      const std::size_t key_registers = (keys + kLanes - 1) / kLanes * kLanes;  // <= kp
       for (std::size_t s0 = 0; s0 < keys; s0 += 2 * kLanes)
         attention_detail::score_tile<Tag>(qr, kt, kp, dh, s0, scale, p);
       for (std::size_t r = 0; r < 4; ++r) {
@@ -314,17 +344,18 @@ void attention(const float* q, const float* k, const float* v, std::size_t lengt
         const std::size_t whole = (count + kLanes - 1) / kLanes * kLanes;
         for (std::size_t s = count; s < whole; ++s) row[s] = kMinusInf;
         softmax_row<Tag>(row, whole, row);
-        for (std::size_t s = whole; s < keys; ++s) row[s] = 0.0f;
+        for (std::size_t s = whole; s < key_registers; ++s) row[s] = 0.0f;  // context_tail reads them
       }
       std::size_t j = 0;
-      for (; j + kMaxR * kLanes <= cols; j += kMaxR * kLanes)
-        attention_detail::context_tile<Tag, kMaxR>(p, kp, values, ldv, keys, j, dh, outr);
-      switch ((cols - j) / kLanes) {
-        case 3: attention_detail::context_tile<Tag, 3>(p, kp, values, ldv, keys, j, dh, outr); break;
-        case 2: attention_detail::context_tile<Tag, 2>(p, kp, values, ldv, keys, j, dh, outr); break;
-        case 1: attention_detail::context_tile<Tag, 1>(p, kp, values, ldv, keys, j, dh, outr); break;
+      for (; j + kMaxR * kLanes <= whole_cols; j += kMaxR * kLanes)
+        attention_detail::context_tile<Tag, kMaxR>(p, kp, values, d, keys, j, dh, outr);
+      switch ((whole_cols - j) / kLanes) {
+        case 3: attention_detail::context_tile<Tag, 3>(p, kp, values, d, keys, j, dh, outr); break;
+        case 2: attention_detail::context_tile<Tag, 2>(p, kp, values, d, keys, j, dh, outr); break;
+        case 1: attention_detail::context_tile<Tag, 1>(p, kp, values, d, keys, j, dh, outr); break;
         default: break;
       }
+      if (tail != 0) attention_detail::context_tail<Tag>(p, kp, vt, key_registers, tail, whole_cols, outr);
     }
   }
 }
