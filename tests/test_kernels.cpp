@@ -10,6 +10,7 @@
 // round exactly as the kernels' does.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -373,4 +374,40 @@ TEST_CASE("kernels: k = 2^16 at the int32 limit is exact", "[kernels]") {
     finish_problem(p);
     for (const KernelTable& table : tested_tables()) check_table(p, table);
   }
+}
+
+TEST_CASE("kernels: output columns in any order (a tile's ends in place, its middle swapped)", "[kernels]") {
+  // GemmOutput::columns is any list of distinct columns, not only a mixed matrix's ascending ones.
+  // Kernels take a fast path for a tile whose columns are consecutive; these lists keep each tile's
+  // first and last column where a consecutive run would have them but swap two in the middle (a check
+  // of the ends alone would be fooled), or shuffle the whole list.
+  std::uint32_t seed = 6000;
+  for (const Shape& s : std::vector<Shape>{{1, 33, 17}, {3, 48, 64}, {9, 16, 40}, {17, 40, 65}})
+    for (Weights weights : {Weights::w8, Weights::w4, Weights::w2})
+      for (bool shuffle : {false, true}) {
+        const Problem p = make_problem(s, weights, Values::random, seed++);
+        std::vector<std::uint32_t> columns(s.n);
+        for (std::size_t c = 0; c < s.n; ++c) columns[c] = static_cast<std::uint32_t>(c);
+        if (shuffle) std::shuffle(columns.begin(), columns.end(), std::mt19937(seed));
+        else
+          for (std::size_t t = 0; t + 3 <= s.n; t += kTileN) std::swap(columns[t + 1], columns[t + 2]);
+        const MixedMatrix::Segment& seg = p.w.segments().front();  // homogeneous: segment row r = channel r
+        for (const KernelTable& table : tested_tables()) {
+          INFO(kernel_name(p.weights, "a8", table, s) << (shuffle ? " (shuffled columns)" : " (swapped columns)"));
+          Output<std::int32_t> acc(s.m, s.n, kSentinelI);
+          table.s8(seg.bits)(p.a, seg.packed, GemmOutput{nullptr, acc.data(), acc.ld, columns.data(), nullptr});
+          Output<float> y(s.m, s.n, kSentinelF);
+          table.s8(seg.bits)(p.a, seg.packed, GemmOutput{y.data(), nullptr, y.ld, columns.data(), nullptr});
+          std::string mismatch;
+          for (std::size_t i = 0; i < s.m && mismatch.empty(); ++i)
+            for (std::size_t r = 0; r < s.n && mismatch.empty(); ++r) {
+              const std::int32_t want = p.acc_ref[i * s.n + r];
+              const float want_y = ref::dequantize_acc(want, p.a.scales[i], p.w.scale(r), 0.0f);
+              if (acc.data()[i * acc.ld + columns[r]] != want || y.data()[i * y.ld + columns[r]] != want_y)
+                mismatch = "row " + std::to_string(i) + ", channel " + std::to_string(r) + " -> column " +
+                           std::to_string(columns[r]);
+            }
+          REQUIRE(mismatch == "");
+        }
+      }
 }

@@ -170,11 +170,15 @@ CHORD_HWY_ATTR void S8RowBlock(const std::int8_t* const* rows, const std::uint8_
 #undef CHORD_HWY_S8_ARGS
 
 // First output column of tile t when its channels' columns are consecutive (always without
-// out.columns), else SIZE_MAX. A segment's columns ascend, so the ends tell it.
+// out.columns), else SIZE_MAX. The columns may come in any order (the contract does not sort them):
+// all of them are compared, without branches.
 HWY_INLINE CHORD_HWY_ATTR std::size_t ConsecutiveColumns(const GemmOutput& out, std::size_t first, std::size_t count) {
   if (out.columns == nullptr) return first;
-  const std::size_t c0 = out.columns[first];
-  return out.columns[first + count - 1] - c0 == count - 1 ? c0 : ~std::size_t{0};
+  const std::uint32_t* columns = out.columns + first;
+  const std::size_t c0 = columns[0];
+  bool consecutive = true;
+  for (std::size_t c = 1; c < count; ++c) consecutive &= columns[c] == c0 + c;
+  return consecutive ? c0 : ~std::size_t{0};
 }
 
 // Tile t's outputs for rows i0 .. i0+rows-1 from the raw sums in acc. bias: [kTileN] for the tile.

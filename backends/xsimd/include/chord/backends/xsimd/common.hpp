@@ -90,18 +90,22 @@ inline void for_each_block(std::size_t m, std::size_t tiles, Block&& block) {
   for_each_row_block<Tag, RMax, TMax>(i, m, tiles, block);
 }
 
-// Writes one row's 16 results of a tile: to y or acc, contiguous or through out.columns. A segment's
-// columns ascend, so a tile whose first and last columns are `valid - 1` apart is consecutive (every
-// tile of a homogeneous matrix): one copy, of a constant size for a whole tile (inlined, where a
-// variable-size memcpy was a libc call per row and tile).
+// Writes one row's 16 results of a tile: to y or acc, contiguous or through out.columns. A tile whose
+// output columns are consecutive (every tile of a homogeneous matrix, runs within a mixed one) is
+// one copy, of a constant size for a whole tile (inlined, where a variable-size memcpy was a libc
+// call per row and tile). The columns may come in any order (the contract does not sort them): all
+// of them are compared, without branches (GCC vectorizes the and-reduction).
 template <class Tag, class T>
 inline void scatter_tile(const T (&values)[kTileN], T* row_out, std::size_t r0, std::size_t valid,
                          const GemmOutput& out) {
   std::size_t first = r0;
   if (out.columns != nullptr) {
-    first = out.columns[r0];
-    if (out.columns[r0 + valid - 1] - first != valid - 1) {
-      for (std::size_t c = 0; c < valid; ++c) row_out[out.columns[r0 + c]] = values[c];
+    const std::uint32_t* columns = out.columns + r0;
+    first = columns[0];
+    bool consecutive = true;
+    for (std::size_t c = 1; c < valid; ++c) consecutive &= columns[c] == first + c;
+    if (!consecutive) {
+      for (std::size_t c = 0; c < valid; ++c) row_out[columns[c]] = values[c];
       return;
     }
   }

@@ -70,8 +70,8 @@ inline void dot_accumulate(__m512i& acc, __m512i u, __m512i a) {
 // What the epilogue needs of one tile, prepared once and shared by every row of a block: the mask of
 // the tile's real channels, their weight scales and bias, and where their outputs go.
 //
-// Outputs: a segment's channels are ascending. Where a tile's 16 output columns are consecutive (every
-// tile of a homogeneous matrix, runs within a mixed one) a row's outputs are one masked store.
+// Outputs: where a tile's 16 output columns are consecutive (every tile of a homogeneous matrix, runs
+// within a mixed one; all 16 compared: the contract allows any order) a row's outputs are one masked store.
 // Otherwise the tile's columns are cut into windows of 16 consecutive columns (aligned to 16) holding
 // at least one of them, and each window gets a lane permutation (output position p <- tile lane j with column
 // base + p) and a store mask: a row's outputs are then one vpermd + one masked store per window, the
@@ -115,7 +115,9 @@ struct TileOut {
         this->columns = columns;
       } else {
         // Branch-free (the window starts are data: branching on them mispredicted on every tile).
-        // Windows are aligned to 16 columns: window of column c = c / 16, position c % 16.
+        // Windows are aligned to 16 columns: window of column c = c / 16, position c % 16. A new window
+        // starts whenever a lane's window differs from the previous lane's: at most 16, and correct for
+        // columns in any order (a window seen again is a second window with its own lanes).
         // The window's mask is built in a register and only stored (a load of mask[v] after its store
         // made a store-forwarding chain: ~5 cycles per channel).
         for (auto& row : lane) _mm_store_si128(reinterpret_cast<__m128i*>(row), _mm_setzero_si128());
