@@ -90,11 +90,24 @@ inline void for_each_block(std::size_t m, std::size_t tiles, Block&& block) {
   for_each_row_block<Tag, RMax, TMax>(i, m, tiles, block);
 }
 
+// Whether a whole tile's 16 output columns are columns[0], columns[0] + 1, ..., in vector registers (a
+// scalar loop over them cost more than the 16 stores it saves, per row and tile).
+template <class Tag>
+inline bool consecutive_tile(const std::uint32_t* columns) {
+  using U = ::xsimd::batch<std::uint32_t, arch_t<Tag>>;
+  alignas(64) static constexpr std::uint32_t kIota[kTileN] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const U first(columns[0]);
+  bool consecutive = true;
+  for (std::size_t c = 0; c < kTileN; c += U::size)
+    consecutive = consecutive && ::xsimd::all(U::load_unaligned(columns + c) == first + U::load_aligned(kIota + c));
+  return consecutive;
+}
+
 // Writes one row's 16 results of a tile: to y or acc, contiguous or through out.columns. A tile whose
 // output columns are consecutive (every tile of a homogeneous matrix, runs within a mixed one) is
 // one copy, of a constant size for a whole tile (inlined, where a variable-size memcpy was a libc
 // call per row and tile). The columns may come in any order (the contract does not sort them): all
-// of them are compared, without branches (GCC vectorizes the and-reduction).
+// 16 of them are compared (consecutive_tile); a partial tile takes the scalar stores.
 template <class Tag, class T>
 inline void scatter_tile(const T (&values)[kTileN], T* row_out, std::size_t r0, std::size_t valid,
                          const GemmOutput& out) {
@@ -102,9 +115,7 @@ inline void scatter_tile(const T (&values)[kTileN], T* row_out, std::size_t r0, 
   if (out.columns != nullptr) {
     const std::uint32_t* columns = out.columns + r0;
     first = columns[0];
-    bool consecutive = true;
-    for (std::size_t c = 1; c < valid; ++c) consecutive &= columns[c] == first + c;
-    if (!consecutive) {
+    if (valid != kTileN || !consecutive_tile<Tag>(columns)) {
       for (std::size_t c = 0; c < valid; ++c) row_out[columns[c]] = values[c];
       return;
     }
