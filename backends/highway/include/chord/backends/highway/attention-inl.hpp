@@ -243,10 +243,44 @@ HWY_INLINE CHORD_HWY_ATTR void ContextTile(const float* p, std::size_t kp, const
   StoreContextRow<R>(out[3], j0, dh, c30, c31, c32, c33);
 }
 
+// The head's last columns past its whole vectors (tail < lanes of them), for 4 queries, as dot products
+// over the keys: out_r[j0 + c] = sum_{s < keys} p[r][s] vt[c][s]   (vt: V^T of those columns, [tail,
+// kp]; keys a multiple of lanes, p and vt zero past the rows' keys). Two columns at a time (8
+// accumulators); padding the columns to a whole vector would multiply 4 vectors per key for them.
+HWY_INLINE CHORD_HWY_ATTR void ContextTail(const float* p, std::size_t kp, const float* vt, std::size_t keys,
+                                           std::size_t tail, std::size_t j0, float* const* out) {
+  const DF df;
+  const std::size_t lanes = hn::Lanes(df);
+  for (std::size_t c = 0; c < tail; c += 2) {
+    const float* v0 = vt + c * kp;
+    const float* v1 = vt + (c + 1 < tail ? c + 1 : c) * kp;  // a lone last column: computed twice, stored once
+    VF a00 = hn::Zero(df), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (std::size_t s = 0; s < keys; s += lanes) {
+      const VF x0 = hn::LoadU(df, v0 + s), x1 = hn::LoadU(df, v1 + s);
+      const VF p0 = hn::LoadU(df, p + s), p1 = hn::LoadU(df, p + kp + s);
+      const VF p2 = hn::LoadU(df, p + 2 * kp + s), p3 = hn::LoadU(df, p + 3 * kp + s);
+      a00 = hn::MulAdd(p0, x0, a00), a01 = hn::MulAdd(p0, x1, a01);
+      a10 = hn::MulAdd(p1, x0, a10), a11 = hn::MulAdd(p1, x1, a11);
+      a20 = hn::MulAdd(p2, x0, a20), a21 = hn::MulAdd(p2, x1, a21);
+      a30 = hn::MulAdd(p3, x0, a30), a31 = hn::MulAdd(p3, x1, a31);
+    }
+    const float sums[4][2] = {{ReduceSum(a00), ReduceSum(a01)},
+                              {ReduceSum(a10), ReduceSum(a11)},
+                              {ReduceSum(a20), ReduceSum(a21)},
+                              {ReduceSum(a30), ReduceSum(a31)}};
+    for (std::size_t r = 0; r < 4; ++r) {
+      if (out[r] == nullptr) continue;
+      out[r][j0 + c] = sums[r][0];
+      if (c + 1 < tail) out[r][j0 + c + 1] = sums[r][1];
+    }
+  }
+}
+
 // See AttentionFn: query t against keys 0..t, in blocks of 4 queries (scratch:
-// attention_core_scratch_floats). Per head: K^T and V (columns padded to whole vectors, unless dh
-// already is) are packed once; per block, the scores of its keys (ScoreTile), the masks (only the
-// diagonal tiles hold keys after a query), SoftmaxRow per query, then P V (ContextTile).
+// attention_core_scratch_floats). Per head: K^T, and V^T of the columns past the head's whole vectors,
+// are packed once; per block, the scores of its keys (ScoreTile), the masks (only the diagonal tiles
+// hold keys after a query), SoftmaxRow per query, then P V: the whole vectors of columns straight from
+// V (ContextTile), the last columns as dot products over the keys (ContextTail).
 // Within rounding of AttentionRow, not bit for bit: the sums run in other orders.
 CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d,
                               std::size_t heads, KeyMask mask, float* scratch, float* out) {
@@ -261,12 +295,10 @@ CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, st
   const std::size_t n = length - first;  // keys (and queries) from `first`
   if (n == 0) return;
   const std::size_t kp = (n + 2 * lanes - 1) / (2 * lanes) * (2 * lanes);
-  const std::size_t cols = (dh + lanes - 1) / lanes * lanes;  // the head's columns in whole vectors
-  const bool pack_v = cols != dh;
-  const std::size_t ldv = pack_v ? cols : d;  // row stride of the values the context tiles read
-  float* kt = scratch;                        // [dh, kp]
-  float* vp = kt + dh * kp;                   // [n, cols] when packed
-  float* p = vp + (pack_v ? n * cols : 0);    // [4, kp]
+  const std::size_t whole_cols = dh / lanes * lanes, tail = dh - whole_cols;  // tail < lanes
+  float* kt = scratch;           // [dh, kp]: K^T of the head, zeros past n
+  float* vt = kt + dh * kp;      // [tail, kp]: V^T of the head's last columns, zeros past n
+  float* p = vt + tail * kp;     // [4, kp]: the block's scores, then weights
   for (std::size_t h = 0; h < heads; ++h) {
     const std::size_t offset = h * dh;
     for (std::size_t s = 0; s < n; ++s) {
@@ -275,14 +307,9 @@ CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, st
     }
     for (std::size_t j = 0; j < dh; ++j)
       for (std::size_t s = n; s < kp; ++s) kt[j * kp + s] = 0.0f;
-    const float* values = v + first * d + offset;
-    if (pack_v) {
-      for (std::size_t s = 0; s < n; ++s) {
-        for (std::size_t j = 0; j < dh; ++j) vp[s * cols + j] = values[s * d + j];
-        for (std::size_t j = dh; j < cols; ++j) vp[s * cols + j] = 0.0f;
-      }
-      values = vp;
-    }
+    const float* values = v + first * d + offset;  // rows of stride d
+    for (std::size_t c = 0; c < tail; ++c)
+      for (std::size_t s = 0; s < kp; ++s) vt[c * kp + s] = s < n ? values[s * d + whole_cols + c] : 0.0f;
     for (std::size_t t0 = 0; t0 < n; t0 += 4) {  // queries first + t0 .. first + t0 + 3
       const std::size_t rows = n - t0 < 4 ? n - t0 : 4, keys = t0 + rows;
       const float* qr[4];
@@ -291,6 +318,7 @@ CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, st
         qr[r] = q + (first + t0 + (r < rows ? r : rows - 1)) * d + offset;
         outr[r] = r < rows ? out + (first + t0 + r) * d + offset : nullptr;
       }
+      const std::size_t key_vectors = (keys + lanes - 1) / lanes * lanes;  // <= kp
       for (std::size_t s0 = 0; s0 < keys; s0 += 2 * lanes) ScoreTile(qr, kt, kp, dh, s0, scale, p);
       for (std::size_t r = 0; r < 4; ++r) {
         float* row = p + r * kp;
@@ -303,21 +331,22 @@ CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, st
         const std::size_t whole = (count + lanes - 1) / lanes * lanes;
         for (std::size_t s = count; s < whole; ++s) row[s] = kMinusInf;
         SoftmaxRow(row, whole, row);
-        for (std::size_t s = whole; s < keys; ++s) row[s] = 0.0f;
+        for (std::size_t s = whole; s < key_vectors; ++s) row[s] = 0.0f;  // ContextTail reads them
       }
       std::size_t j = 0;
-      for (; j + max_r * lanes <= cols; j += max_r * lanes) {
+      for (; j + max_r * lanes <= whole_cols; j += max_r * lanes) {
         if (max_r == 4)
-          ContextTile<4>(p, kp, values, ldv, keys, j, dh, outr);
+          ContextTile<4>(p, kp, values, d, keys, j, dh, outr);
         else
-          ContextTile<2>(p, kp, values, ldv, keys, j, dh, outr);
+          ContextTile<2>(p, kp, values, d, keys, j, dh, outr);
       }
-      switch ((cols - j) / lanes) {
-        case 3: ContextTile<3>(p, kp, values, ldv, keys, j, dh, outr); break;
-        case 2: ContextTile<2>(p, kp, values, ldv, keys, j, dh, outr); break;
-        case 1: ContextTile<1>(p, kp, values, ldv, keys, j, dh, outr); break;
+      switch ((whole_cols - j) / lanes) {
+        case 3: ContextTile<3>(p, kp, values, d, keys, j, dh, outr); break;
+        case 2: ContextTile<2>(p, kp, values, d, keys, j, dh, outr); break;
+        case 1: ContextTile<1>(p, kp, values, d, keys, j, dh, outr); break;
         default: break;
       }
+      if (tail != 0) ContextTail(p, kp, vt, key_vectors, tail, whole_cols, outr);
     }
   }
 }
