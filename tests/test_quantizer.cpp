@@ -2,10 +2,15 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
 #include <limits>
 #include <vector>
 
 #include "chord/core/quantizer.hpp"
+#include "chord/nn/random.hpp"
+#include "quantizer_reference.hpp"
 #include "test_helpers.hpp"
 
 using namespace chord;
@@ -146,4 +151,70 @@ TEST_CASE("quantize_channels and fake_quantized agree channel by channel", "[qua
       REQUIRE(fake[i * k + j] == float(codes[j]) * s);
     }
   }
+}
+
+namespace {
+// A channel of n weights of one kind (see the test below); the kinds are the awkward ones for the
+// fast path: exact ties (codes at k + 1/2 of the scale), integers, denormals, huge values, heavy tails.
+std::vector<float> channel_of_kind(int kind, std::size_t n, std::uint64_t seed) {
+  nn::Rng rng(seed, 11);
+  std::vector<float> w(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const float g = rng.normal();
+    switch (kind) {
+      case 0: w[j] = 0.05f * g; break;                                      // Gaussian
+      case 1: w[j] = g / std::sqrt(std::fabs(rng.normal()) + 1e-3f); break;  // Student-t-like, 1 dof-ish
+      case 2: w[j] = 1e-40f * g; break;                                     // denormals
+      case 3: w[j] = 3e38f * std::tanh(g); break;                           // near FLT_MAX
+      case 4: w[j] = float(std::int32_t(rng.below(255)) - 127) + 0.5f; break;  // ties at max-abs scale
+      case 5: w[j] = float(std::int32_t(rng.below(15)) - 7); break;         // integers
+      case 6: w[j] = j % 3 == 0 ? 0.0f : -0.37f; break;                     // constant and zeros
+      case 7: w[j] = j == 0 ? 1.0f : 1e-7f * g; break;                      // one outlier
+      case 8: w[j] = (j % 2 ? -1.0f : 1.0f) * float(rng.below(4)) * 0.25f; break;  // few levels, signed zeros
+      default: w[j] = g * std::pow(10.0f, float(rng.below(60)) - 30.0f); break;  // scales 1e-30 .. 1e29
+    }
+    if (kind == 6 && j % 5 == 1) w[j] = -0.0f;
+  }
+  if (kind == 4 && n > 0) w[0] = 127.5f;  // max-abs scale 127.5 / 127 for 8 bits, exactly k + 1/2 for others
+  return w;
+}
+
+void require_same_as_reference(const std::vector<float>& w, int bits, const ClipSearch& search, const std::string& what) {
+  const std::size_t n = w.size();
+  std::vector<std::int8_t> q(n, 99), q_ref(n, 77);
+  const float s = quantize_channel(w.data(), n, bits, q.data(), search);
+  const float s_ref = test::reference_quantize_channel(w.data(), n, bits, q_ref.data(), search);
+  INFO(what << " bits " << bits << " n " << n << " steps " << search.steps << " min_ratio " << search.min_ratio
+            << " refinements " << search.refinements << " scale " << s << " reference " << s_ref);
+  REQUIRE(std::memcmp(&s, &s_ref, sizeof s) == 0);  // bit for bit
+  REQUIRE(q == q_ref);
+}
+}  // namespace
+
+TEST_CASE("quantize_channel: codes and scales bit-identical to the plain definition", "[quantizer]") {
+  std::size_t channels = 0;
+  for (int kind = 0; kind < 10; ++kind)
+    for (int bits : {0, 2, 4, 8})
+      for (std::size_t n = 1; n <= 300; n += (n < 40 ? 1 : 13)) {
+        const auto w = channel_of_kind(kind, n, 1000 * std::uint64_t(kind) + 10 * n + std::uint64_t(bits));
+        require_same_as_reference(w, bits, {}, "kind " + std::to_string(kind));
+        ++channels;
+      }
+  // Other searches, including ones whose candidates leave the fast path (alpha <= 0, alpha > 1).
+  const ClipSearch searches[] = {{1, 0.25, 2}, {8, 0.5, 0}, {64, 0.1, 4}, {5, -0.5, 2}, {7, 2.0, 3}, {3, 1e-310, 1}};
+  for (const ClipSearch& search : searches)
+    for (int kind = 0; kind < 10; ++kind)
+      for (int bits : {2, 4, 8})
+        for (std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(64), std::size_t(250)}) {
+          const auto w = channel_of_kind(kind, n, 77 * std::uint64_t(kind) + n + std::uint64_t(bits));
+          require_same_as_reference(w, bits, search, "kind " + std::to_string(kind));
+          ++channels;
+        }
+  // Random widths of many Gaussian rows, as a layer's: the case the device runs.
+  for (std::uint64_t seed = 1; seed <= 400; ++seed) {
+    const auto w = test::random_normal(64, std::uint32_t(seed), 0.02f);
+    require_same_as_reference(w, 2 << (seed % 3), {}, "row " + std::to_string(seed));
+    ++channels;
+  }
+  REQUIRE(channels > 2000);
 }
