@@ -46,6 +46,7 @@
 #include "chord/personalize/backbone.hpp"
 #include "chord/personalize/device.hpp"
 #include "chord/personalize/engine_evaluator.hpp"
+#include "chord/personalize/parameter_layers.hpp"
 
 namespace chord::personalize {
 
@@ -67,12 +68,7 @@ class CaserBackbone : public PersonalizableBackbone {
     CHORD_CHECK(split.num_items <= c.num_items && split.num_users <= c.num_users, "CaserBackbone: the data has ",
                 split.num_users, " users and items up to ", split.num_items, ", the model knows ", c.num_users,
                 " users and items 1..", c.num_items);
-    const nn::Parameters& p = model.params();
-    auto add = [&](nn::ParamId id) {
-      ids_.push_back(id);
-      const nn::ParamInfo& info = p.info(id);
-      layers_.push_back({info.name, info.shape[0], info.size / info.shape[0], p.value(id)});
-    };
+    auto add = [&](nn::ParamId id) { tensors_.add(model.params(), id, model.params().info(id).shape[0]); };
     add(model.conv_v.weight);
     for (nn::ParamId id : model.conv_h.weight) add(id);
     add(model.fc1.weight);
@@ -89,7 +85,7 @@ class CaserBackbone : public PersonalizableBackbone {
   }
 
   std::string architecture() const override { return "caser"; }
-  std::vector<PersonalizedLayer> layers() const override { return layers_; }
+  std::vector<PersonalizedLayer> layers() const override { return tensors_.layers(); }
   std::size_t profile_dim() const override { return 2 * std::size_t(model_.config().d); }
   std::size_t user_count() const override { return std::size_t(split_.num_users); }
 
@@ -116,16 +112,8 @@ class CaserBackbone : public PersonalizableBackbone {
   double loss_and_weight_grads(const UserLossRequest& request, const std::vector<const float*>& w_eff,
                                const std::vector<float*>* dw_eff, Workspace& workspace) const override {
     check_user(request.user);
-    CHORD_CHECK(w_eff.size() == layers_.size(), "CaserBackbone: ", w_eff.size(), " weight matrices for ",
-                layers_.size(), " personalized layers");
-    CHORD_CHECK(dw_eff == nullptr || dw_eff->size() == layers_.size(), "CaserBackbone: ", dw_eff->size(),
-                " gradient matrices for ", layers_.size(), " personalized layers");
     Scratch& s = dynamic_cast<Scratch&>(workspace);
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const std::size_t n = layers_[l].channels * layers_[l].fan_in;
-      std::copy(w_eff[l], w_eff[l] + n, s.params.value(ids_[l]));
-      if (dw_eff != nullptr) std::fill(s.grads.of(ids_[l]), s.grads.of(ids_[l]) + n, 0.0f);
-    }
+    tensors_.install(w_eff, dw_eff, s.params, s.grads);
     const std::size_t rows = request.split == UserSplit::train ? load_train(request, s) : load_validation(request, s);
     if (rows == 0) return 0.0;
     nn::Rng unused;  // eval mode: no dropout draws
@@ -133,11 +121,7 @@ class CaserBackbone : public PersonalizableBackbone {
     const double loss = model_.loss(s.ws, 0, 0).loss;
     if (dw_eff != nullptr) {
       model_.backward(s.params, s.grads, s.ws, false);
-      for (std::size_t l = 0; l < layers_.size(); ++l) {
-        const float* g = s.grads.of(ids_[l]);
-        float* out = (*dw_eff)[l];
-        for (std::size_t i = 0, n = layers_[l].channels * layers_[l].fan_in; i < n; ++i) out[i] += g[i];
-      }
+      tensors_.add_gradients(s.grads, *dw_eff);
     }
     return loss;
   }
@@ -181,8 +165,7 @@ class CaserBackbone : public PersonalizableBackbone {
   const data::LeaveOneOutSplit& split_;
   data::CaserSampler sampler_;
   models::CaserInference fp32_;
-  std::vector<nn::ParamId> ids_;
-  std::vector<PersonalizedLayer> layers_;
+  ParameterLayers tensors_{"CaserBackbone"};
   std::vector<std::size_t> first_window_;
   std::size_t max_rows_ = 1, validation_rows_ = 1;
 };

@@ -48,6 +48,7 @@
 #include "chord/personalize/backbone.hpp"
 #include "chord/personalize/device.hpp"
 #include "chord/personalize/engine_evaluator.hpp"
+#include "chord/personalize/parameter_layers.hpp"
 
 namespace chord::personalize {
 
@@ -68,11 +69,7 @@ class SasrecBackbone : public PersonalizableBackbone {
         fp32_(model, models::InferenceOptions{}) {
     CHORD_CHECK(split.num_items <= model.config().num_items, "SasrecBackbone: the data has items up to ",
                 split.num_items, ", the model knows 1..", model.config().num_items);
-    const nn::Parameters& p = model.params();
-    auto add = [&](const nn::Linear& l) {
-      ids_.push_back(l.weight);
-      layers_.push_back({p.info(l.weight).name, l.out, l.in, p.value(l.weight)});
-    };
+    auto add = [&](const nn::Linear& l) { tensors_.add(model.params(), l.weight, l.out); };
     for (const models::SasrecBlock& b : model.blocks) {
       add(b.attn.q), add(b.attn.k), add(b.attn.v);
       if (b.attn.has_output_projection) add(b.attn.out);
@@ -81,7 +78,7 @@ class SasrecBackbone : public PersonalizableBackbone {
   }
 
   std::string architecture() const override { return "sasrec"; }
-  std::vector<PersonalizedLayer> layers() const override { return layers_; }
+  std::vector<PersonalizedLayer> layers() const override { return tensors_.layers(); }
   std::size_t profile_dim() const override { return std::size_t(model_.config().d); }
   std::size_t user_count() const override { return std::size_t(split_.num_users); }
 
@@ -110,24 +107,11 @@ class SasrecBackbone : public PersonalizableBackbone {
   double loss_and_weight_grads(const UserLossRequest& request, const std::vector<const float*>& w_eff,
                                const std::vector<float*>* dw_eff, Workspace& workspace) const override {
     check_user(request.user);
-    CHORD_CHECK(w_eff.size() == layers_.size(), "SasrecBackbone: ", w_eff.size(), " weight matrices for ",
-                layers_.size(), " personalized layers");
-    CHORD_CHECK(dw_eff == nullptr || dw_eff->size() == layers_.size(), "SasrecBackbone: ", dw_eff->size(),
-                " gradient matrices for ", layers_.size(), " personalized layers");
     Scratch& s = dynamic_cast<Scratch&>(workspace);
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const std::size_t n = layers_[l].channels * layers_[l].fan_in;
-      std::copy(w_eff[l], w_eff[l] + n, s.params.value(ids_[l]));
-      if (dw_eff != nullptr) std::fill(s.grads.of(ids_[l]), s.grads.of(ids_[l]) + n, 0.0f);
-    }
+    tensors_.install(w_eff, dw_eff, s.params, s.grads);
     const double loss = request.split == UserSplit::train ? train_loss(request, s, dw_eff != nullptr)
                                                           : validation_loss(request, s, dw_eff != nullptr);
-    if (dw_eff != nullptr)
-      for (std::size_t l = 0; l < layers_.size(); ++l) {
-        const float* g = s.grads.of(ids_[l]);
-        float* out = (*dw_eff)[l];
-        for (std::size_t i = 0, n = layers_[l].channels * layers_[l].fan_in; i < n; ++i) out[i] += g[i];
-      }
+    if (dw_eff != nullptr) tensors_.add_gradients(s.grads, *dw_eff);
     return loss;
   }
 
@@ -198,8 +182,7 @@ class SasrecBackbone : public PersonalizableBackbone {
   const data::LeaveOneOutSplit& split_;
   data::SasrecSampler sampler_;
   models::SasrecInference fp32_;
-  std::vector<nn::ParamId> ids_;
-  std::vector<PersonalizedLayer> layers_;
+  ParameterLayers tensors_{"SasrecBackbone"};
 };
 
 // DeviceEvaluator for SASRec (evaluator.hpp, engine_evaluator.hpp).

@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Tables, target checks and plots from `chord experiment --report` files (docs/results.md, CHORD part).
+
+Usage: /usr/bin/python3 examples/chord/experiment_report.py RUN_DIR [PNG_PREFIX]
+Reads RUN_DIR/<model>-<dataset>.json (written by `chord experiment --report`), prints per dataset and
+model one markdown table (rows: method x budget; sampled HR@10 / NDCG@10, full NDCG@10, average bits,
+device bytes, bytes sent, adaptation ms), then the issue's targets per run (CHORD at 3 bits against
+fp32, uniform 4-bit and user-agnostic 3-bit; packet size against the fp32 weights it personalizes).
+With PNG_PREFIX, writes PNG_PREFIX-<dataset>.png: NDCG@10 (sampled and full) against average bits per
+method, one panel per model (Debian python3-matplotlib).
+"""
+import glob
+import json
+import os
+import sys
+
+DATASETS = ["ml100k", "yelp", "beauty"]
+NAMES = {"ml100k": "ML-100K", "yelp": "Yelp", "beauty": "Beauty"}
+MODELS = ["sasrec", "caser"]
+METHODS = ["fp32", "uniform", "user_agnostic", "random_mixed", "q2_energy", "chord", "chord_random_backbone",
+           "qat", "user_agnostic_qat_users"]
+
+
+def load(run_dir):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(run_dir, "*.json"))):
+        model, _, dataset = os.path.basename(path)[: -len(".json")].partition("-")
+        if model in MODELS and dataset in DATASETS:
+            with open(path) as f:
+                runs[(model, dataset)] = json.load(f)
+    return runs
+
+
+def find(run, method, budget):
+    for r in run["results"]:
+        if r["method"] == method and abs(r["budget"] - budget) < 1e-9 and r["available"]:
+            return r
+    return None
+
+
+def table(run):
+    lines = ["| method | budget | users | HR@10 s | NDCG@10 s | NDCG@10 full | avg bits | device bytes | sent B | adapt ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for budget in sorted({r["budget"] for r in run["results"]}):
+        for method in METHODS:
+            r = find(run, method, budget)
+            if r is None:
+                continue
+            extra = ""
+            if method == "qat":
+                extra = " (fine-tuning %.0f ms to best step)" % (1e3 * r["device_seconds"])
+            lines.append("| %s%s | %g | %d | %.4f | %.4f | %.4f | %.3f | %d | %d | %.2f |" % (
+                method, extra, budget, r["users"], r["sampled"]["hr@10"], r["sampled"]["ndcg@10"],
+                r["full"]["ndcg@10"], r["average_bits"], round(r["device_bytes"]), round(r["bytes_sent"]),
+                1e3 * r["adaptation_seconds"]))
+    return "\n".join(lines)
+
+
+def targets(model, dataset, run):
+    fp32, chord3 = find(run, "fp32", 3.0), find(run, "chord", 3.0)
+    uni4, agn3 = find(run, "uniform", 4.0), find(run, "user_agnostic", 3.0)
+    if None in (fp32, chord3, uni4, agn3):
+        return "| %s | %s | (missing rows) |||||" % (NAMES[dataset], model)
+    c, f = chord3["sampled"]["ndcg@10"], fp32["sampled"]["ndcg@10"]
+    u, a = uni4["sampled"]["ndcg@10"], agn3["sampled"]["ndcg@10"]
+    ratio = run["fp32_personalized_bytes"] / chord3["bytes_sent"]
+    ok = lambda b: "yes" if b else "**no**"
+    return "| %s | %s | %.4f | %.4f (%.1f %%, %s) | %.4f (%s) | %.4f (%s) | 1/%.0f (%s) |" % (
+        NAMES[dataset], model, c, f, 100 * c / f, ok(c >= 0.98 * f), u, ok(c >= u), a, ok(c > a), ratio,
+        ok(ratio >= 500))
+
+
+def plot(runs, dataset, png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    models = [m for m in MODELS if (m, dataset) in runs]
+    fig, axes = plt.subplots(2, len(models), figsize=(5.5 * len(models), 7), squeeze=False)
+    for col, model in enumerate(models):
+        run = runs[(model, dataset)]
+        for row, protocol in enumerate(["sampled", "full"]):
+            ax = axes[row][col]
+            for method in METHODS:
+                if method in ("fp32", "user_agnostic_qat_users", "chord_random_backbone"):
+                    continue
+                pts = sorted((r["average_bits"], r[protocol]["ndcg@10"]) for r in run["results"]
+                             if r["method"] == method and r["available"])
+                users = [r["users"] for r in run["results"] if r["method"] == method and r["available"]]
+                if pts:
+                    label = method if users[0] == run["evaluation_users"] else "%s (%d users)" % (method, users[0])
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            f = find(run, "fp32", run["results"][0]["budget"])
+            if f is not None:
+                ax.axhline(f[protocol]["ndcg@10"], color="black", linestyle="--", label="fp32")
+            ax.set_title("%s %s (%s, %d users)" % (NAMES[dataset], model, protocol, f["users"] if f else 0))
+            ax.set_xlabel("average bits per personalized weight")
+            ax.set_ylabel("NDCG@10")
+            ax.grid(alpha=0.3)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
+def main():
+    runs = load(sys.argv[1])
+    for dataset in DATASETS:
+        for model in MODELS:
+            if (model, dataset) in runs:
+                run = runs[(model, dataset)]
+                print("### %s, %s (%d personalized weights, %d fp32 bytes; %s)\n" % (
+                    NAMES[dataset], model, run["personalized_weights"], run["fp32_personalized_bytes"],
+                    "qat on %d users" % run["qat_users"]))
+                print(table(run) + "\n")
+    print("| dataset | model | CHORD@3 NDCG@10 s | >= 98 % fp32 | >= uniform 4-bit | > user-agnostic @3 | packet <= 1/500 |")
+    print("|---|---|---|---|---|---|---|")
+    for dataset in DATASETS:
+        for model in MODELS:
+            if (model, dataset) in runs:
+                print(targets(model, dataset, runs[(model, dataset)]))
+    if len(sys.argv) > 2:
+        for dataset in DATASETS:
+            if any((m, dataset) in runs for m in MODELS):
+                plot(runs, dataset, "%s-%s.png" % (sys.argv[2], dataset))
+
+
+if __name__ == "__main__":
+    main()
