@@ -185,23 +185,26 @@ HWY_INLINE CHORD_HWY_ATTR void ScoreTile(const float* const* q, const float* kt,
   hn::StoreU(hn::Mul(a30, vscale), df, row), hn::StoreU(hn::Mul(a31, vscale), df, row + lanes);
 }
 
+// out[j ..) = acc, only the columns < dh. A function, not a lambda: Clang does not give a lambda the
+// enclosing function's target attribute, so StorePartial (always_inline, AVX-512) would not inline.
+HWY_INLINE CHORD_HWY_ATTR void StoreContextColumns(VF acc, float* out, std::size_t j, std::size_t dh) {
+  const DF df;
+  if (j + hn::Lanes(df) <= dh)
+    hn::StoreU(acc, df, out + j);
+  else if (j < dh)
+    StorePartial(acc, out + j, dh - j);
+}
+
 // One context row's R vectors from column j0 (a0 .. a3), only the columns < dh; out == null: skipped.
 template <std::size_t R>
 HWY_INLINE CHORD_HWY_ATTR void StoreContextRow(float* out, std::size_t j0, std::size_t dh, VF a0, VF a1, VF a2,
                                                VF a3) {
   if (out == nullptr) return;
-  const DF df;
-  const std::size_t lanes = hn::Lanes(df);
-  const auto store = [&](VF acc, std::size_t j) {  // (a vector argument, not a capture: SVE is sizeless)
-    if (j + lanes <= dh)
-      hn::StoreU(acc, df, out + j);
-    else if (j < dh)
-      StorePartial(acc, out + j, dh - j);
-  };
-  store(a0, j0);
-  if constexpr (R > 1) store(a1, j0 + lanes);
-  if constexpr (R > 2) store(a2, j0 + 2 * lanes);
-  if constexpr (R > 3) store(a3, j0 + 3 * lanes);
+  const std::size_t lanes = hn::Lanes(DF());
+  StoreContextColumns(a0, out, j0, dh);
+  if constexpr (R > 1) StoreContextColumns(a1, out, j0 + lanes, dh);
+  if constexpr (R > 2) StoreContextColumns(a2, out, j0 + 2 * lanes, dh);
+  if constexpr (R > 3) StoreContextColumns(a3, out, j0 + 3 * lanes, dh);
 }
 
 // Context of 4 queries for R vectors of the head's columns from j0:
