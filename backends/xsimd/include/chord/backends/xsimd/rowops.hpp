@@ -198,7 +198,9 @@ inline FloatBatch<Tag> gelu(const FloatBatch<Tag>& x) {
 // quantize_rows for AVX-512: the same steps per lane as the generic loop below, with the tail as one
 // masked register (masked lanes load 0 and give code 0), so no value goes one by one (std::nearbyint is
 // a library call at the baseline ISA) and the zeros from k to stride come with the tail's store.
-inline std::size_t quantize_rows_avx512(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
+// A template on the tag like every ISA-compiled function here (common.hpp's ODR rule).
+template <class Tag>
+std::size_t quantize_rows_avx512(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
                                         std::int8_t* codes, std::size_t stride, float* scales, std::int32_t* sums) {
   constexpr std::size_t kLanes = 16;
   constexpr std::int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX's bits
@@ -266,7 +268,7 @@ std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::s
                           std::size_t stride, float* scales, std::int32_t* sums) {
 #if defined(CHORD_XSIMD_AVX512_VNNI)
   if constexpr (std::is_same_v<Tag, isa::avx512_vnni>)
-    return row_detail::quantize_rows_avx512(x, ldx, m, k, codes, stride, scales, sums);
+    return row_detail::quantize_rows_avx512<Tag>(x, ldx, m, k, codes, stride, scales, sums);
 #endif
   using B = row_detail::FloatBatch<Tag>;
   using I = row_detail::IntBatch<Tag>;
