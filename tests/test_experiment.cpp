@@ -10,6 +10,7 @@
 //     the weights of that step (re-run independently);
 //   - the JSON report round-trips, and bad reports are refused with the place named;
 //   - two runs give the same metrics, bits and bytes (times aside); so do 1 and 2 threads with given nets.
+//   - options.methods: only the chosen rows are computed and reported, with a full run's numbers.
 // CHORD_TEST_NO_THREADS (cross builds): qemu-user hangs in pthread_create, so everything runs on one thread.
 #include <catch2/catch.hpp>
 
@@ -362,4 +363,42 @@ TEST_CASE("experiment: bad inputs are refused with a clear message", "[personali
   ExperimentModel failing = trained;
   failing.build = [] { return std::unique_ptr<DeviceBuilder>(); };
   REQUIRE_THROWS_WITH(run_experiment(failing, nullptr, o), Catch::Contains("no device builder"));
+}
+
+TEST_CASE("experiment: options.methods runs only the chosen rows, with the numbers of a full run",
+          "[personalize][experiment]") {
+  const Planted p(6);
+  ExperimentOptions o = tiny_options(kTestThreads);
+  o.qat_users = 0;
+  const QuantizationCache cache(p.trained.layers());
+  Hypernetworks nets(cache.shapes(), HypernetConfig{p.trained.profile_dim(), o.hidden, o.rank});
+  nets.init(5);
+  TrainOptions t = o.training;
+  t.steps = 30;
+  HypernetTrainer(p.trained, nets, cache, o.training_users, t).train();
+  const ExperimentModel trained{&p.trained, &p.trained_eval, &nets, {}};
+  const ExperimentModel random{&p.random, &p.random_eval, nullptr, {}};
+  const ExperimentReport full = run_experiment(trained, nullptr, o);
+  o.methods = {"chord", "fp32", "uniform"};
+  // The random backbone is given but not chosen: it is not prepared (its nets would be trained here).
+  const ExperimentReport some = run_experiment(trained, &random, o);
+  REQUIRE(some.random_architecture.empty());
+  REQUIRE(some.results.size() == 3 * o.budgets.size());  // uniform at 3 bits stays, marked n/a
+  for (const MethodResult& r : some.results) {
+    INFO(r.method << " at " << r.budget);
+    REQUIRE((r.method == "fp32" || r.method == "uniform" || r.method == "chord"));
+    const MethodResult* reference = full.find(r.method, r.budget);
+    REQUIRE(reference != nullptr);
+    REQUIRE(r.available == reference->available);
+    REQUIRE(r.user_ids == reference->user_ids);
+    REQUIRE(r.average_bits == reference->average_bits);
+    REQUIRE(r.device_bytes == reference->device_bytes);
+    REQUIRE(r.bytes_sent == reference->bytes_sent);
+    REQUIRE(r.sampled.ndcg10 == reference->sampled.ndcg10);
+    REQUIRE(r.full.ndcg10 == reference->full.ndcg10);
+  }
+  REQUIRE(some.find("user_agnostic", 2.0) == nullptr);
+  REQUIRE(some.find("chord", 3.0)->users == full.find("chord", 3.0)->users);
+  o.methods = {"chord", "no_such_method"};
+  REQUIRE_THROWS_WITH(run_experiment(trained, nullptr, o), Catch::Contains("unknown method 'no_such_method'"));
 }

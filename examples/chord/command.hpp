@@ -29,5 +29,6 @@ Action setup_strategy(CLI::App& app);
 Action setup_infer(CLI::App& app);
 Action setup_info(CLI::App& app);
 Action setup_experiment(CLI::App& app);  // built when nlohmann/json is found (CHORD_CLI_EXPERIMENT)
+Action setup_demo(CLI::App& app);        // CHORD end to end on one dataset (uses experiment.hpp, not JSON)
 
 }  // namespace chord::cli

@@ -19,6 +19,7 @@
 
 #include "command.hpp"
 #include "common.hpp"
+#include "evaluation_common.hpp"
 
 #include "chord/data/split.hpp"
 #include "chord/io/safetensors.hpp"
@@ -66,42 +67,6 @@ std::vector<double> parse_budgets(const std::string& s) {
   }
   if (out.empty()) throw Error("--budgets: no budget given");
   return out;
-}
-
-// A backbone with its evaluator, owned.
-struct Backbone {
-  std::unique_ptr<PersonalizableBackbone> backbone;
-  std::unique_ptr<DeviceEvaluator> evaluator;
-};
-
-Backbone make_backbone(const models::LoadedModel& m, const data::LeaveOneOutSplit& split, const EvaluatorOptions& eo) {
-  if (m.sasrec)
-    return {std::make_unique<SasrecBackbone>(*m.sasrec, split), std::make_unique<SasrecEvaluator>(*m.sasrec, split, eo)};
-  return {std::make_unique<CaserBackbone>(*m.caser, split), std::make_unique<CaserEvaluator>(*m.caser, split, eo)};
-}
-
-// The device's own adaptation: an installed DeviceModel per worker, re-packed at each strategy.
-class InstalledDevice : public DeviceBuilder {
- public:
-  InstalledDevice(const models::LoadedModel& m, const DeviceOptions& o, std::size_t fp32_bytes)
-      : device_(m, o), fp32_bytes_(fp32_bytes) {}
-  std::size_t build(const Widths& bits) override {
-    if (bits.empty()) return fp32_bytes_;
-    device_.apply_bits(bits);
-    return device_.weight_bytes();
-  }
-
- private:
-  DeviceModel device_;
-  std::size_t fp32_bytes_;
-};
-
-DeviceBuild device_build(const models::LoadedModel& m, const DeviceOptions& o) {
-  const std::size_t fp32_bytes = m.sasrec ? models::SasrecInference(*m.sasrec, {}).weight_bytes()
-                                          : models::CaserInference(*m.caser, {}).weight_bytes();
-  return [&m, o, fp32_bytes]() -> std::unique_ptr<DeviceBuilder> {
-    return std::make_unique<InstalledDevice>(m, o, fp32_bytes);
-  };
 }
 
 std::size_t metadata_size(const SafetensorsFile& file, const std::string& key, const std::string& path) {
@@ -172,7 +137,7 @@ int run_experiment_command(const ExperimentArgs& a) {
               a.model.c_str(), loaded.architecture.c_str(), std::string(isa_name(kernels.isa)).c_str(),
               kernels.backend, a.activations == "f32" ? "32" : "8", a.embedding_bits, a.threads);
 
-  const Backbone trained = make_backbone(loaded, split, eo);
+  const EvaluatedBackbone trained = make_evaluated_backbone(loaded, split, eo);
   std::string trained_nets_from, random_nets_from;
   const std::unique_ptr<Hypernetworks> nets = hypernetworks_for(*trained.backbone, a.hyper, a, "trained", trained_nets_from);
   if (a.hyper.empty() && !a.save_hyper.empty()) {
@@ -182,7 +147,7 @@ int run_experiment_command(const ExperimentArgs& a) {
 
   // The ablation: the same architecture and configuration, randomly initialized.
   models::LoadedModel random_loaded;
-  Backbone random;
+  EvaluatedBackbone random;
   std::unique_ptr<Hypernetworks> random_nets;
   if (!a.no_ablation) {
     random_loaded.architecture = loaded.architecture;
@@ -193,7 +158,7 @@ int run_experiment_command(const ExperimentArgs& a) {
       random_loaded.caser.emplace(loaded.caser->config());
       random_loaded.caser->init(a.random_seed);
     }
-    random = make_backbone(random_loaded, split, eo);
+    random = make_evaluated_backbone(random_loaded, split, eo);
     random_nets = hypernetworks_for(*random.backbone, a.random_hyper, a, "random", random_nets_from);
   }
 

@@ -25,6 +25,7 @@ constexpr chord::cli::CommandSetup kCommands[] = {
 #ifdef CHORD_CLI_EXPERIMENT
     chord::cli::setup_experiment,
 #endif
+    chord::cli::setup_demo,
 };
 
 }  // namespace

@@ -122,6 +122,9 @@ struct ExperimentOptions {
   std::size_t hidden = 64, rank = 4;          // their HypernetConfig
   std::uint64_t seed = 1;                     // user samples, random importances, qat noise
   std::size_t threads = 1;
+  // The methods to run (experiment_methods() names); empty: all. The others are neither computed nor
+  // reported (no ablation backbone prepared, no qat, no evaluation): a quick run of the rows one needs.
+  std::vector<std::string> methods;
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 
@@ -249,6 +252,13 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
     CHORD_CHECK(b >= 0.0 && b <= 8.0, "run_experiment: budget ", b, " bits is not in [0, 8]");
   CHORD_CHECK(trained.backbone != nullptr && trained.evaluator != nullptr,
               "run_experiment: the trained model needs a backbone and an evaluator");
+  for (const std::string& name : o.methods)
+    CHORD_CHECK(std::find(experiment_methods().begin(), experiment_methods().end(), name) != experiment_methods().end(),
+                "run_experiment: unknown method '", name, "' in options.methods");
+  const auto selected = [&](const std::string& name) {
+    return o.methods.empty() || std::find(o.methods.begin(), o.methods.end(), name) != o.methods.end();
+  };
+  if (!selected("chord_random_backbone")) random = nullptr;
 
   // Users.
   const std::size_t user_count = trained.evaluator->user_count();
@@ -261,7 +271,8 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
     CHORD_CHECK(u < user_count && u < trained.backbone->user_count(), "run_experiment: user ", u,
                 " is out of range (", std::min(user_count, trained.backbone->user_count()), " users)");
   const std::vector<std::size_t> qat_users =
-      o.qat_users == 0 ? std::vector<std::size_t>{} : detail::sample_users(users, o.qat_users, o.seed, 0x716174ull);
+      o.qat_users == 0 || !selected("qat") ? std::vector<std::size_t>{}
+                                           : detail::sample_users(users, o.qat_users, o.seed, 0x716174ull);
   const std::vector<std::size_t> population_sample =
       detail::sample_users(training_users, o.population_users, o.seed, 0x706f70ull);
 
@@ -277,10 +288,15 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
   const PacketExpectation expect{model->fingerprint, model->shapes};
 
   // Shared strategies, one per budget: solved once, encoded once (what the cloud would broadcast).
-  if (o.log) o.log("population importance over " + std::to_string(population_sample.size()) + " training users");
-  std::vector<std::vector<float>> population_profiles;
-  for (std::size_t u : population_sample) population_profiles.push_back(trained.backbone->profile(u));
-  const Importances population = population_importance(*model->nets, model->cache, population_profiles);
+  // (qat starts from the user_agnostic widths, and its reference row is user_agnostic on its users)
+  const bool need_population = selected("user_agnostic") || selected("user_agnostic_qat_users") || !qat_users.empty();
+  Importances population;
+  if (need_population) {
+    if (o.log) o.log("population importance over " + std::to_string(population_sample.size()) + " training users");
+    std::vector<std::vector<float>> population_profiles;
+    for (std::size_t u : population_sample) population_profiles.push_back(trained.backbone->profile(u));
+    population = population_importance(*model->nets, model->cache, population_profiles);
+  }
   const Importances q2 = q2_energy_importance(model->cache);
   const Importances noise = random_importance(model->cache, o.seed);
   const std::size_t B = o.budgets.size();
@@ -289,9 +305,11 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
   std::vector<std::array<double, kSharedCount>> shared_bits(B);
   std::vector<bool> uniform_ok(B, false);
   std::vector<Widths> uniform_bits(B);
+  const bool shared_selected[kSharedCount] = {need_population, selected("random_mixed"), selected("q2_energy")};
   for (std::size_t b = 0; b < B; ++b) {
     const Importances* importance[kSharedCount] = {&population, &noise, &q2};
     for (int s = 0; s < kSharedCount; ++s) {
+      if (!shared_selected[s]) continue;
       const BudgetSolution solution = solve_strategy(model->cache, *importance[s], o.budgets[b], o.palette);
       shared_bits[b][std::size_t(s)] = solution.average_bits;
       StrategyPacket packet{model->fingerprint, float(o.budgets[b]), o.palette, solution.strategy};
@@ -354,17 +372,17 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
     for (std::size_t slot = w; slot < U; slot += workers) {
       const std::size_t user = users[slot];
       detail::UserRow& fp32 = fp32_rows[slot];
-      {
+      if (selected("fp32")) {
         const auto start = Clock::now();
         fp32.device_bytes = double(builder->build({}));
         fp32.adaptation = detail::seconds_since(start);
         fp32.bits = 32.0;
         fp32.eval = model->evaluator->evaluate(user, model->weights, {}, *scratch);
       }
-      const std::vector<float> u = trained.backbone->profile(user);
+      const std::vector<float> u = selected("chord") ? trained.backbone->profile(user) : std::vector<float>{};
       const std::vector<float> u_random = ablation ? random->backbone->profile(user) : std::vector<float>{};
       for (std::size_t b = 0; b < B; ++b) {
-        if (uniform_ok[b]) {
+        if (uniform_ok[b] && selected("uniform")) {
           detail::UserRow& row = rows[m_uniform][b][slot];
           const auto start = Clock::now();
           row.device_bytes = double(builder->build(uniform_bits[b]));
@@ -374,11 +392,13 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
         }
         const std::size_t shared_methods[kSharedCount] = {m_agnostic, m_random, m_q2};
         for (int s = 0; s < kSharedCount; ++s) {
+          if (!shared_selected[s]) continue;
           detail::UserRow& row = rows[shared_methods[s]][b][slot];
           const Widths bits = adapt(*model, *builder, shared_packets[b][std::size_t(s)], user, row);
           row.eval = model->evaluator->evaluate(user, model->weights, bits, *scratch);
         }
-        personalized(*model, *builder, u, user, o.budgets[b], *scratch, rows[m_chord][b][slot]);
+        if (selected("chord"))
+          personalized(*model, *builder, u, user, o.budgets[b], *scratch, rows[m_chord][b][slot]);
         if (ablation)
           personalized(*ablation, *ablation_builder, u_random, user, o.budgets[b], *ablation_scratch,
                        rows[m_ablation][b][slot]);
@@ -435,6 +455,7 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
     qat_slots.push_back(std::size_t(std::lower_bound(users.begin(), users.end(), user) - users.begin()));
   for (std::size_t m = 0; m < M; ++m)
     for (std::size_t b = 0; b < B; ++b) {
+      if (!selected(methods[m])) continue;
       MethodResult r;
       r.method = methods[m];
       r.budget = o.budgets[b];
