@@ -38,18 +38,15 @@
 #include "chord/personalize/sasrec_backbone.hpp"
 #include "chord/personalize/trainer.hpp"
 
+#include "test_helpers.hpp"
+
 using namespace chord;
 using namespace chord::personalize;
 
 namespace {
 
-#ifdef CHORD_TEST_NO_THREADS
-constexpr std::size_t kThreads = 1;
-constexpr bool kSequential = true;
-#else
-constexpr std::size_t kThreads = 2;
-constexpr bool kSequential = false;
-#endif
+constexpr std::size_t kThreads = chord::test::kTestThreads;
+constexpr bool kSequential = chord::test::kSequentialWorkers;
 
 data::LeaveOneOutSplit tiny_split() {
   data::SyntheticOptions o;

@@ -26,6 +26,7 @@
 #include "chord/personalize/finetune.hpp"
 #include "chord/personalize/profile_message.hpp"
 #include "planted_backbone.hpp"
+#include "test_helpers.hpp"
 
 using namespace chord;
 using namespace chord::personalize;
@@ -35,11 +36,7 @@ using chord::test::PlantedRecommender;
 
 namespace {
 
-#ifdef CHORD_TEST_NO_THREADS
-constexpr std::size_t kTestThreads = 1;
-#else
-constexpr std::size_t kTestThreads = 2;
-#endif
+using chord::test::kTestThreads;
 
 constexpr std::size_t kTrainUsers = 64, kUsers = 96;
 

@@ -9,6 +9,15 @@
 
 namespace chord::test {
 
+// Worker threads for tests that train or evaluate in parallel. Cross builds define CHORD_TEST_NO_THREADS:
+// qemu-user hangs in pthread_create here, so they run everything on the calling thread.
+#ifdef CHORD_TEST_NO_THREADS
+inline constexpr std::size_t kTestThreads = 1;
+#else
+inline constexpr std::size_t kTestThreads = 2;
+#endif
+inline constexpr bool kSequentialWorkers = kTestThreads == 1;
+
 // The ruy-style awkward sizes: around every power of two a kernel might special-case.
 inline const std::vector<std::size_t> kAwkwardSizes = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 15,
                                                        16, 17, 31, 32, 33, 63, 64, 65};

@@ -37,16 +37,14 @@
 #include "chord/ref/embedding.hpp"
 #include "chord/ref/norm.hpp"
 
+#include "test_helpers.hpp"
+
 using namespace chord;
 using namespace chord::models;
 
 namespace {
 
-#ifdef CHORD_TEST_NO_THREADS
-constexpr bool kSequentialWorkers = true;
-#else
-constexpr bool kSequentialWorkers = false;
-#endif
+using chord::test::kSequentialWorkers;
 
 struct FdResult {
   double error = 0.0, norm = 0.0;

@@ -42,6 +42,7 @@
 #include "chord/personalize/relaxation.hpp"
 #include "chord/personalize/trainer.hpp"
 #include "planted_backbone.hpp"
+#include "test_helpers.hpp"
 
 using namespace chord;
 using namespace chord::personalize;
@@ -50,11 +51,7 @@ using chord::test::PlantedRecommender;
 
 namespace {
 
-#ifdef CHORD_TEST_NO_THREADS
-constexpr std::size_t kTestThreads = 1;
-#else
-constexpr std::size_t kTestThreads = 2;
-#endif
+using chord::test::kTestThreads;
 
 // ---------------------------------------------------------------------------------------------------
 // Finite differences.
