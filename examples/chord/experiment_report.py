@@ -7,7 +7,8 @@ model one markdown table (rows: method x budget; sampled HR@10 / NDCG@10, full N
 device bytes, bytes sent, adaptation ms), then the issue's targets per run (CHORD at 3 bits against
 fp32, uniform 4-bit and user-agnostic 3-bit; packet size against the fp32 weights it personalizes).
 With PNG_PREFIX, writes PNG_PREFIX-<dataset>.png: NDCG@10 (sampled and full) against average bits per
-method, one panel per model (Debian python3-matplotlib).
+method, one panel per model and protocol (qat and the random-backbone ablation only in the tables; Debian
+python3-matplotlib).
 """
 import glob
 import json
@@ -81,7 +82,9 @@ def plot(runs, dataset, png):
         for row, protocol in enumerate(["sampled", "full"]):
             ax = axes[row][col]
             for method in METHODS:
-                if method in ("fp32", "user_agnostic_qat_users", "chord_random_backbone"):
+                # qat runs on a smaller user subset (its own table rows compare it with user_agnostic on
+                # the same users); the ablation sits an order of magnitude lower and would flatten the rest.
+                if method in ("fp32", "qat", "user_agnostic_qat_users", "chord_random_backbone"):
                     continue
                 pts = sorted((r["average_bits"], r[protocol]["ndcg@10"]) for r in run["results"]
                              if r["method"] == method and r["available"])
