@@ -17,6 +17,7 @@
 #include "chord/models/model_file.hpp"
 #include "chord/models/sasrec_inference.hpp"
 #include "chord/ops/dispatch.hpp"
+#include "chord/personalize/device.hpp"
 
 namespace chord::cli {
 
@@ -25,6 +26,7 @@ namespace {
 struct EvalArgs {
   std::string model, data, bits = "8,4,2", activations = "f32,s8", protocol = "both", phase = "test", report;
   std::string strategy;
+  int embedding_bits = 8;  // with a packet of the personalized layers only
   std::uint64_t seed = 42;
   int threads = 2;
   std::size_t users = 0;
@@ -86,6 +88,29 @@ std::string metrics_json(const data::RankingMetrics& m) {
          json_number(m.ndcg_5) + ", \"hr@10\": " + json_number(m.hr_10) + ", \"ndcg@10\": " + json_number(m.ndcg_10) + "}";
 }
 
+// A strategy packet for this model is one of two kinds, told apart by its model fingerprint: one that
+// covers every quantizable layer (embeddings included), or one that covers the personalized layers only,
+// as CHORD's cloud sends them (`chord strategy`); the embeddings then run at embedding_bits.
+// Returns the widths of every quantizable layer, in the inference graph's order.
+std::vector<std::vector<std::uint8_t>> packet_bits(const std::string& path, const models::LoadedModel& loaded,
+                                                   const std::vector<LayerShape>& layers, int embedding_bits) {
+  const std::vector<std::uint8_t> bytes = read_file(path);
+  const PacketExpectation whole{model_fingerprint(layers, loaded.architecture), layers};
+  const PacketExpectation personal{personalize::device_fingerprint(loaded), personalize::personalized_layers(loaded)};
+  try {
+    const StrategyPacket packet = decode_strategy(bytes.data(), bytes.size(), personal, path);
+    return personalize::inference_bits(loaded, strategy_bits(packet.strategy, packet.palette), embedding_bits);
+  } catch (const Error& as_personal) {
+    try {
+      const StrategyPacket packet = decode_strategy(bytes.data(), bytes.size(), whole, path);
+      return strategy_bits(packet.strategy, packet.palette);
+    } catch (const Error& as_whole) {
+      throw Error(std::string("--strategy: neither a packet of the personalized layers (") + as_personal.what() +
+                  ") nor one of every layer (" + as_whole.what() + ")");
+    }
+  }
+}
+
 int run_eval(const EvalArgs& a) {
   models::LoadedModel loaded = models::load_model(a.model);
   const LoadedData data = load_data_like(a.data, loaded.metadata);
@@ -124,13 +149,12 @@ int run_eval(const EvalArgs& a) {
     }
   }
   if (!a.strategy.empty()) {
-    const PacketExpectation expect{model_fingerprint(layers, loaded.architecture), layers};
-    const StrategyPacket packet = load_strategy(a.strategy, expect);
+    const std::vector<std::vector<std::uint8_t>> bits = packet_bits(a.strategy, loaded, layers, a.embedding_bits);
     for (const std::string& act : activation_list) {
       Variant v{std::string("strategy-") + (act == "s8" ? "a8" : "a32"), 0, act, {}};
       v.options.mode = mode_of(act);
       v.options.kernels = &kernels;
-      v.options.bits = strategy_bits(packet.strategy, packet.palette);
+      v.options.bits = bits;
       variants.push_back(std::move(v));
     }
   }
@@ -192,7 +216,12 @@ Action setup_eval(CLI::App& app) {
   sub->add_option("--data", a->data, "The dataset the model was trained on (not needed for synthetic data)");
   sub->add_option("--bits", a->bits, "Uniform weight widths to evaluate besides fp32, e.g. 8,4,2")->capture_default_str();
   sub->add_option("--activations", a->activations, "Activations for quantized weights: f32, s8 or f32,s8")->capture_default_str();
-  sub->add_option("--strategy", a->strategy, "Also evaluate a per-channel strategy packet (.chrs) for this model");
+  sub->add_option("--strategy", a->strategy,
+                  "Also evaluate a per-channel strategy packet (.chrs) for this model: of every layer, or of the "
+                  "personalized layers as 'chord strategy' writes it");
+  sub->add_option("--embedding-bits", a->embedding_bits,
+                  "Width of the embeddings with a packet of the personalized layers")
+      ->capture_default_str()->check(CLI::IsMember({2, 4, 8}));
   sub->add_option("--protocol", a->protocol, "sampled, full or both")->capture_default_str()
       ->check(CLI::IsMember({"sampled", "full", "both"}));
   sub->add_option("--phase", a->phase, "Which targets: test or validation")->capture_default_str()
