@@ -132,29 +132,6 @@ void train_hypernetworks(const DemoArgs& a, const PersonalizableBackbone& backbo
                 path.c_str());
 }
 
-// Median of `reps` timings of encode + score 101 candidates on one thread, in microseconds.
-double latency_us(const models::SasrecInference& engine, std::int32_t user, const std::vector<data::ItemId>& history,
-                  const std::vector<data::ItemId>& candidates, int reps = 7) {
-  auto s = engine.make_scratch();
-  std::vector<float> h(engine.state_size()), scores(candidates.size());
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = Clock::now();
-    engine.encode(user, history.data(), history.size(), s, h.data());
-    engine.score(h.data(), candidates.data(), candidates.size(), scores.data(), s);
-    times.push_back(seconds_since(start) * 1e6);
-  }
-  return median_of(times);
-}
-
-// The sampled protocol's candidates of a user: the test item and its 100 negatives (the evaluator's seed).
-std::vector<data::ItemId> candidates_of(const data::LeaveOneOutSplit& split, std::int32_t user, std::uint64_t seed) {
-  std::vector<data::ItemId> c = {split.target(user, data::Phase::test)};
-  const std::vector<data::ItemId> negatives = data::sampled_negatives(split, user, data::Phase::test, seed);
-  c.insert(c.end(), negatives.begin(), negatives.end());
-  return c;
-}
-
 struct Row {
   std::string label, method;
   const MethodResult* r = nullptr;
@@ -227,48 +204,17 @@ int run_demo(const DemoArgs& a) {
 
   // 4. latency: a device adapted to each user's own packet, one thread, batch 1.
   const auto latency_start = Clock::now();
-  const std::vector<std::size_t>& users = reference.find("fp32", 2.0)->user_ids;
-  const std::size_t n = std::min(a.latency_users, users.size());
+  std::vector<std::size_t> users = reference.find("fp32", 2.0)->user_ids;
+  users.resize(std::min(a.latency_users, users.size()));
   std::printf("[4/4] single-user latency on 1 thread, batch 1 (encode the history + score 101 candidates), %zu users\n",
-              n);
+              users.size());
   std::fflush(stdout);
-  DeviceModel device(loaded, device_options);
-  const models::SasrecInference fp32_engine(*loaded.sasrec, {});
   const QuantizationCache cache(cloud_side.backbone->layers());
-  const CloudPersonalizer cloud(*nets, cache, device.fingerprint());
-  const auto median_over_users = [&](const std::function<void(std::int32_t)>& prepare) {
-    std::vector<double> per_user;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto user = std::int32_t(users[i]);
-      prepare(user);
-      per_user.push_back(latency_us(*device.sasrec(), user, split.history(user, data::Phase::test),
-                                    candidates_of(split, user, eo.seed)));
-    }
-    return median_of(per_user);
-  };
-  std::vector<double> fp32_times;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto user = std::int32_t(users[i]);
-    fp32_times.push_back(latency_us(fp32_engine, user, split.history(user, data::Phase::test),
-                                    candidates_of(split, user, eo.seed)));
-  }
-  const double fp32_latency = median_of(fp32_times);
-  std::vector<double> uniform_latency;
-  for (int bits : {2, 4, 8})
-    uniform_latency.push_back(median_over_users([&](std::int32_t) {
-      device.apply_bits(uniform_personalized_bits(loaded, bits));
-    }));
-  std::vector<double> chord_latency;
-  for (double budget : budgets)
-    chord_latency.push_back(median_over_users([&](std::int32_t user) {
-      // the device's side of the loop, for real: its own profile, the bytes both ways, the adaptation
-      const std::vector<float> u = device.profile(user, split.history(user, data::Phase::test));
-      const std::vector<std::uint8_t> request =
-          encode_profile({device.fingerprint(), float(budget), kStandardPalette, u});
-      const std::vector<std::uint8_t> answer =
-          cloud.respond(request.data(), request.size(), "device of user " + std::to_string(user));
-      device.adapt(answer.data(), answer.size(), kStandardPalette, "cloud answer for user " + std::to_string(user));
-    }));
+  const CloudPersonalizer cloud(*nets, cache, device_fingerprint(loaded));
+  const LatencyFigures latency = measure_latency(loaded, device_options, cloud, split, users, budgets, eo.seed);
+  const double fp32_latency = latency.fp32_us;
+  const std::vector<double>& uniform_latency = latency.uniform_us;
+  const std::vector<double>& chord_latency = latency.chord_us;
   std::printf("      %.1f s\n", seconds_since(latency_start));
 
   // The table.

@@ -11,6 +11,7 @@
 //   the ablation           the same architecture and configuration, randomly initialized (--random-seed),
 //                          with its own hypernetworks trained here (--random-hyper FILE to reuse them);
 //                          --no-ablation skips it.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "chord/models/model_file.hpp"
 #include "chord/ops/dispatch.hpp"
 #include "chord/personalize/caser_backbone.hpp"
+#include "chord/personalize/cloud.hpp"
 #include "chord/personalize/device.hpp"
 #include "chord/personalize/experiment.hpp"
 #include "chord/personalize/experiment_json.hpp"
@@ -41,6 +43,7 @@ using namespace chord::personalize;
 
 struct ExperimentArgs {
   std::string model, data, hyper, random_hyper, save_hyper, report, budgets = "2,3,4", activations = "s8";
+  std::size_t latency_users = 20;
   std::size_t users = 500, qat_users = 100, qat_steps = 20, steps = 300, users_per_step = 32, hidden = 64, rank = 4;
   std::size_t population_users = 1000;
   float qat_lr = 1e-3f;
@@ -183,6 +186,24 @@ int run_experiment_command(const ExperimentArgs& a) {
   ExperimentReport report = run_experiment(trained_model, a.no_ablation ? nullptr : &random_model, o);
   report.hypernetworks = trained_nets_from;
   if (!a.no_ablation) report.hypernetworks += "; random backbone: " + random_nets_from;
+  if (a.latency_users > 0) {
+    std::vector<std::size_t> users = report.find("fp32", budgets.front())->user_ids;
+    users.resize(std::min(users.size(), a.latency_users));
+    std::printf("single-user latency (batch 1, one thread; encode + 101 candidates) on %zu users\n", users.size());
+    const QuantizationCache cache(trained.backbone->layers());
+    const CloudPersonalizer cloud(*nets, cache, device_fingerprint(loaded));
+    const LatencyFigures latency = measure_latency(loaded, device, cloud, split, users, budgets, a.negatives_seed);
+    const auto set = [&](const char* method, double budget, double us) {
+      if (MethodResult* r = report.find(method, budget); r != nullptr && r->available) r->latency_us = us;
+    };
+    for (std::size_t b = 0; b < budgets.size(); ++b) {
+      set("fp32", budgets[b], latency.fp32_us);
+      set("chord", budgets[b], latency.chord_us[b]);
+      const double widths[] = {2.0, 4.0, 8.0};
+      for (std::size_t w = 0; w < 3; ++w)
+        if (budgets[b] == widths[w]) set("uniform", budgets[b], latency.uniform_us[w]);
+    }
+  }
 
   std::printf("\n");
   print_experiment_table(report);
@@ -225,6 +246,9 @@ Action setup_experiment(CLI::App& app) {
   sub->add_flag("--no-ablation", a->no_ablation, "Skip the random-backbone ablation");
   sub->add_option("--budgets", a->budgets, "Average bits per personalized weight, e.g. 2,3,4")->capture_default_str();
   sub->add_option("--users", a->users, "Evaluate a seeded sample of this many users (0: all)")->capture_default_str();
+  sub->add_option("--latency-users", a->latency_users,
+                  "Time the single-user latency (fp32, uniform, CHORD) on this many of them (0: not timed)")
+      ->capture_default_str();
   sub->add_option("--qat-users", a->qat_users, "Fine-tune on a seeded subset of this many of them (0: no qat)")
       ->capture_default_str();
   sub->add_option("--qat-steps", a->qat_steps, "Fine-tuning steps per user")->capture_default_str();

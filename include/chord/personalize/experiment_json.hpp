@@ -9,7 +9,7 @@
 //    "results": [{"method", "budget", "available", "note", "users", "sampled": {...}, "full": {...},
 //                 "average_bits", "min_bits", "max_bits", "device_bytes", "bytes_sent", "bytes_uploaded",
 //                 "packet_ratio", "adaptation_seconds", "device_seconds", "device_seconds_mean",
-//                 "mean_best_step"}, ...]}
+//                 "mean_best_step", "latency_us"}, ...]}
 // Per-user metrics stay in memory (MethodResult::per_user); the file holds the means. Numbers are
 // written with nlohmann's shortest round-trip form, so reading a report back gives the same doubles.
 #pragma once
@@ -71,7 +71,8 @@ inline nlohmann::ordered_json experiment_json(const ExperimentReport& report) {
                        {"adaptation_seconds", r.adaptation_seconds},
                        {"device_seconds", r.device_seconds},
                        {"device_seconds_mean", r.device_seconds_mean},
-                       {"mean_best_step", r.mean_best_step}});
+                       {"mean_best_step", r.mean_best_step},
+                       {"latency_us", r.latency_us}});
   }
   j["results"] = std::move(results);
   return j;
@@ -173,6 +174,7 @@ inline ExperimentReport parse_experiment_report(const std::string& text, const s
     m.device_seconds = json_field<double>(e, "device_seconds", at);
     m.device_seconds_mean = json_field<double>(e, "device_seconds_mean", at);
     m.mean_best_step = json_field<double>(e, "mean_best_step", at);
+    m.latency_us = json_field<double>(e, "latency_us", at);
     r.results.push_back(std::move(m));
   }
   return r;

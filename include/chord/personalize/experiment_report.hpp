@@ -50,6 +50,7 @@ struct MethodResult {
   double device_seconds = 0.0;      // qat: fine-tuning time to the best validation step, median over users
   double device_seconds_mean = 0.0; // qat: its mean
   double mean_best_step = 0.0;      // qat: mean best step (0 = the starting weights were best)
+  double latency_us = 0.0;          // single-user latency (batch 1, one thread), median; 0: not measured
   std::vector<std::size_t> user_ids;          // the users, in order (not in the JSON)
   std::vector<UserEvaluation> per_user;       // their metrics (not in the JSON)
 };
@@ -75,6 +76,9 @@ struct ExperimentReport {
       if (r.method == method && r.budget == budget) return &r;
     return nullptr;
   }
+  MethodResult* find(const std::string& method, double budget) {
+    return const_cast<MethodResult*>(static_cast<const ExperimentReport&>(*this).find(method, budget));
+  }
 };
 
 // The table: one row per (method, budget), budget-major so that each budget's methods sit together.
@@ -98,6 +102,7 @@ inline void print_experiment_table(const ExperimentReport& report, std::FILE* ou
                    r->device_bytes, r->bytes_sent, r->packet_ratio, r->adaptation_seconds * 1e3);
       if (r->method == "qat")
         std::fprintf(out, "  fine-tuning %.3f s (median), best step %.1f", r->device_seconds, r->mean_best_step);
+      if (r->latency_us > 0.0) std::fprintf(out, "  latency %.0f us", r->latency_us);
       std::fprintf(out, "\n");
     }
 }
