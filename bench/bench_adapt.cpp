@@ -4,10 +4,14 @@
 // Rows (Google Benchmark names; run with --benchmark_repetitions=N --benchmark_report_aggregates_only
 // for medians):
 //   adapt/sasrec/d<d>/3bit      decode one strategy packet (3.0 average bits under {0, 2, 4, 8}),
-//                               quantize (clip search + Lloyd steps) and pack the personalized layers:
-//                               per block q, k, v, out [d, d], fc1 [hidden, d], fc2 [d, hidden].
-//                               The embeddings (item_emb, pos_emb) are quantized once at install
-//                               (DeviceModel's constructor), not by adapt(): they are not in the row.
+//                               select each channel's codes at its width from the install-time cache
+//                               and pack the personalized layers: per block q, k, v, out [d, d],
+//                               fc1 [hidden, d], fc2 [d, hidden] (DeviceModel::adapt).
+//   install/sasrec/d<d>         the one-time part at install: every personalized channel quantized at
+//                               2, 4 and 8 bits (clip search + Lloyd steps; FrozenChannelCodes), what
+//                               an adaptation without the cache would pay for its channels' widths.
+//                               The embeddings (item_emb, pos_emb) are quantized once at install too
+//                               (DeviceModel's constructor); neither row includes them.
 //   quantize_channel/<bits>/<n> one channel of n Gaussian-ish weights; items = weights, so the rate
 //                               column is weights per second (1 / that = the cost per weight).
 // SASRec shapes: 3,416 items, 2 blocks, 1 head, max length 200, hidden = d; d = 64 and d = 50 (ML-1M's).
@@ -73,6 +77,17 @@ void adapt_sasrec(benchmark::State& state) {
   state.SetLabel(std::string(isa_name(best_kernels().isa)) + "/" + best_kernels().backend);
 }
 
+void install_sasrec(benchmark::State& state) {
+  const models::LoadedModel model = sasrec_model(std::int32_t(state.range(0)));
+  const std::vector<LayerShape> layers = personalized_layers(model);
+  const std::vector<const float*> weights = personalized_weights(model);
+  for (auto _ : state) {
+    FrozenChannelCodes codes(layers, weights);
+    benchmark::DoNotOptimize(&codes);
+  }
+  state.SetLabel("2, 4 and 8 bits of every personalized channel");
+}
+
 void quantize_one_channel(benchmark::State& state) {
   const int bits = int(state.range(0));
   const std::size_t n = std::size_t(state.range(1));
@@ -88,6 +103,7 @@ void quantize_one_channel(benchmark::State& state) {
 }
 
 BENCHMARK(adapt_sasrec)->Name("adapt/sasrec/d/3bit")->Arg(64)->Arg(50)->Unit(benchmark::kMicrosecond);
+BENCHMARK(install_sasrec)->Name("install/sasrec/d")->Arg(64)->Arg(50)->Unit(benchmark::kMicrosecond);
 BENCHMARK(quantize_one_channel)
     ->Name("quantize_channel")
     ->Args({2, 64})

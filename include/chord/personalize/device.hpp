@@ -8,9 +8,11 @@
 //     (device_fingerprint == backbone_fingerprint(adapter), tested);
 //   - turns per-channel widths of the personalized layers into the inference graph's full plan
 //     (inference_bits): every other quantizable layer (the embeddings) at one uniform device width;
-//   - DeviceModel: the installed model (embeddings quantized once at that width), the fp32 profile,
-//     the adaptation (decode the cloud's packet, quantize and pack the personalized layers: adapt()),
-//     and the personalized model's scores.
+//   - FrozenChannelCodes: the frozen personalized matrices quantized once per channel at 2, 4 and 8 bits
+//     (at install), so that a strategy only selects each channel's codes and packs them;
+//   - DeviceModel: the installed model (embeddings quantized once at that width, the frozen codes
+//     cached), the fp32 profile, the adaptation (decode the cloud's packet, select the channels' codes
+//     at their widths and pack the personalized layers: adapt()), and the personalized model's scores.
 // Personalized layers (the strategy's order; the adapters' layers() use the same):
 //   SASRec: per block b: blocks.b.attn.{q, k, v[, out]}.weight [d, d], blocks.b.ffn.fc1.weight [hidden, d],
 //           blocks.b.ffn.fc2.weight [d, hidden];
@@ -24,6 +26,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +35,8 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/core/mixed_matrix.hpp"
+#include "chord/core/quantizer.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/data/dataset.hpp"
 #include "chord/io/strategy_packet.hpp"
@@ -178,6 +183,72 @@ struct Adaptation {
   double decode_seconds = 0.0, quantize_seconds = 0.0;
 };
 
+// The frozen personalized matrices, each channel quantized at 2, 4 and 8 bits by quantize_channels (the
+// clip search of core/quantizer.hpp), once. Why: the clip search costs ~30x the packing (1.6 ms against
+// ~0.07 ms for SASRec d = 64 on one core), and the weights never change, so a device that caches the
+// three codings at install answers every later strategy with a selection and a pack. The cache holds
+// 3 bytes per weight (int8 codes) and 3 scales per channel: less than the fp32 weights themselves.
+// select() returns exactly what quantize_channels(frozen, bits) would (same function, same inputs).
+class FrozenChannelCodes {
+ public:
+  FrozenChannelCodes() = default;
+  // layers[l]: [channels, fan_in] of frozen[l] (row-major fp32, not kept).
+  FrozenChannelCodes(const std::vector<LayerShape>& layers, const std::vector<const float*>& frozen) : layers_(layers) {
+    CHORD_CHECK(frozen.size() == layers.size(), "FrozenChannelCodes: ", frozen.size(), " matrices for ", layers.size(),
+                " layers");
+    codes_.resize(layers.size());
+    for (std::size_t l = 0; l < layers.size(); ++l)
+      for (int bits : {2, 4, 8}) {
+        const std::vector<std::uint8_t> width(layers[l].channels, std::uint8_t(bits));
+        codes_[l][index(bits)] = quantize_channels(frozen[l], layers[l].channels, layers[l].fan_in, width.data());
+      }
+  }
+
+  std::size_t layer_count() const { return layers_.size(); }
+
+  // Layer l with channel c at bits[c] in {0, 2, 4, 8} (0: pruned, codes and scale 0).
+  QuantizedChannels select(std::size_t l, const std::vector<std::uint8_t>& bits) const {
+    CHORD_CHECK(l < layers_.size(), "FrozenChannelCodes: layer ", l, " of ", layers_.size());
+    const std::size_t n = layers_[l].channels, k = layers_[l].fan_in;
+    CHORD_CHECK(bits.size() == n, "FrozenChannelCodes: layer '", layers_[l].name, "' has ", n, " channels, ",
+                bits.size(), " widths given");
+    QuantizedChannels q;
+    q.n = n, q.k = k, q.bits = bits;
+    q.codes.assign(n * k, 0);
+    q.scales.assign(n, 0.0f);
+    for (std::size_t c = 0; c < n; ++c) {
+      CHORD_CHECK(bits[c] == 0 || bits[c] == 2 || bits[c] == 4 || bits[c] == 8, "FrozenChannelCodes: layer '",
+                  layers_[l].name, "': width ", int(bits[c]), " is not 0, 2, 4 or 8");
+      if (bits[c] == 0) continue;
+      const QuantizedChannels& from = codes_[l][index(bits[c])];
+      std::copy(from.codes.begin() + std::ptrdiff_t(c * k), from.codes.begin() + std::ptrdiff_t((c + 1) * k),
+                q.codes.begin() + std::ptrdiff_t(c * k));
+      q.scales[c] = from.scales[c];
+    }
+    return q;
+  }
+
+ private:
+  static std::size_t index(int bits) { return bits == 2 ? 0 : bits == 4 ? 1 : 2; }
+  std::vector<LayerShape> layers_;
+  std::vector<std::array<QuantizedChannels, 3>> codes_;  // [layer][2, 4, 8 bits]
+};
+
+// Installs quantized channels as an engine's personalized layers (SasrecInference, CaserInference:
+// personalized_linears(), in the strategy's order), packed for the kernels.
+template <class Engine>
+void install_personalized(Engine& engine, const std::vector<QuantizedChannels>& channels, models::LinearMode mode,
+                          const KernelTable* kernels) {
+  const std::vector<models::RuntimeLinear*> layers = engine.personalized_linears();
+  CHORD_CHECK(channels.size() == layers.size(), "device: ", channels.size(), " quantized matrices for ",
+              layers.size(), " personalized layers");
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    models::RuntimeLinear& r = *layers[l];
+    r.layer = ref::Linear::quantized(MixedMatrix(channels[l]), r.layer.bias, mode);
+    r.kernels = kernels;
+  }
+}
+
 // One frozen model on a device. Not thread-safe for adapt(); encode/score are const (one Scratch per thread).
 class DeviceModel {
  public:
@@ -192,6 +263,7 @@ class DeviceModel {
     layers_ = personalized_layers(model);
     fingerprint_ = model_fingerprint(layers_, model.architecture);
     weights_ = personalized_weights(model);
+    codes_ = FrozenChannelCodes(layers_, weights_);
     bits_ = inference_bits(model, uniform_personalized_bits(model, 8), options_.embedding_bits);
     models::InferenceOptions fp32;
     models::InferenceOptions quantized{options_.mode, bits_, options_.kernels, {}};
@@ -228,18 +300,20 @@ class DeviceModel {
     return u;
   }
 
-  // Quantize + pack the personalized layers at bits[layer][channel] in {0, 2, 4, 8}.
+  // The personalized layers at bits[layer][channel] in {0, 2, 4, 8}: each channel's cached codes at its
+  // width (FrozenChannelCodes: the quantization itself happened at install), packed.
   void apply_bits(const std::vector<std::vector<std::uint8_t>>& personalized) {
-    bits_ = inference_bits(model_, personalized, options_.embedding_bits);
-    const models::InferenceOptions options{options_.mode, bits_, options_.kernels, {}};
+    bits_ = inference_bits(model_, personalized, options_.embedding_bits);  // validates every count and width
+    std::vector<QuantizedChannels> channels;
+    for (std::size_t l = 0; l < layers_.size(); ++l) channels.push_back(codes_.select(l, personalized[l]));
     if (sasrec_)
-      sasrec_->rebuild_projections(weights_, options);
+      install_personalized(*sasrec_, channels, options_.mode, options_.kernels);
     else
-      caser_->rebuild_projections(weights_, options);
+      install_personalized(*caser_, channels, options_.mode, options_.kernels);
   }
 
   // The adaptation: decode the cloud's packet strictly (for this model), map its levels to widths with
-  // the device's palette, quantize and pack. Timed, so callers can report it.
+  // the device's palette, select the channels' codes and pack (apply_bits). Timed, so callers can report it.
   Adaptation adapt(const std::uint8_t* packet, std::size_t size, const Palette& device_palette,
                    const std::string& source) {
     using clock = std::chrono::steady_clock;
@@ -303,6 +377,7 @@ class DeviceModel {
   std::vector<LayerShape> layers_;
   std::uint64_t fingerprint_ = 0;
   std::vector<const float*> weights_;
+  FrozenChannelCodes codes_;
   std::vector<std::vector<std::uint8_t>> bits_;
   std::optional<models::SasrecInference> sasrec_fp32_, sasrec_;
   std::optional<models::CaserInference> caser_fp32_, caser_;

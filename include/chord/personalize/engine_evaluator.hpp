@@ -10,15 +10,15 @@
 //               personalized layers quantized per channel at `bits` from the given weights.
 // Each Scratch owns copies of both engines, so evaluate() is const and thread-safe per Scratch; the
 // metric code is models::rank_user's, the one models::evaluate runs.
-// Speed: quantizing a channel (core/quantizer.hpp's clip search) costs far more than packing it or running
-// the user (~36 ms for SASRec's 30,000 personalized weights at d = 50, against ~1 ms of inference). The
+// Speed: quantizing a channel (core/quantizer.hpp's clip search) costs far more than packing it (1.2 ms
+// against ~0.05 ms for SASRec's 30,000 personalized weights at d = 50, about a user's inference). The
 // frozen weights are what most calls pass, so their codes and scales at 2, 4 and 8 bits are computed once,
-// at construction, by the same quantize_channel: a call whose weights[l] IS the frozen matrix (the same
-// pointer) only packs the cached codes; any other matrix is quantized afresh. Same numbers either way.
+// at construction (device.hpp's FrozenChannelCodes, as the device caches them): a call whose weights[l] IS
+// the frozen matrix (the same pointer) only packs the cached codes; any other matrix is quantized afresh.
+// Same numbers either way.
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -89,48 +89,24 @@ class EngineEvaluator : public DeviceEvaluator {
         quantized_(build(options_for(uniform_personalized_bits(personalized_, 8)))) {
     CHORD_CHECK(frozen_.size() == personalized_.size(), "evaluator: ", frozen_.size(), " frozen matrices for ",
                 personalized_.size(), " personalized layers");
-    for (std::size_t l = 0; l < personalized_.size(); ++l) {
-      const std::size_t n = personalized_[l].channels, k = personalized_[l].fan_in;
-      for (int b : {2, 4, 8}) {
-        const std::vector<std::uint8_t> width(n, std::uint8_t(b));
-        cache_[l][cache_index(b)] = quantize_channels(frozen_[l], n, k, width.data());
-      }
-    }
+    codes_ = FrozenChannelCodes(personalized_, frozen_);
   }
 
  private:
-  using Cached = std::array<QuantizedChannels, 3>;  // the frozen matrix at 2, 4, 8 bits
-  static std::size_t cache_index(int bits) { return bits == 2 ? 0 : bits == 4 ? 1 : 2; }
-
   // The quantized engine's personalized layers at `bits` from `weights` (cached codes for frozen ones).
   void rebuild_quantized(Engine& engine, const std::vector<const float*>& weights,
                          const std::vector<std::vector<std::uint8_t>>& bits) const {
     inference_bits(all_, personalized_, bits, options_.embedding_bits);  // validates every width and count
-    const std::vector<models::RuntimeLinear*> layers = engine.personalized_linears();
-    CHORD_CHECK(weights.size() == layers.size(), "evaluator: ", weights.size(), " weight matrices for ",
-                layers.size(), " personalized layers");
-    for (std::size_t l = 0; l < layers.size(); ++l) {
+    CHORD_CHECK(weights.size() == personalized_.size(), "evaluator: ", weights.size(), " weight matrices for ",
+                personalized_.size(), " personalized layers");
+    std::vector<QuantizedChannels> channels;
+    for (std::size_t l = 0; l < personalized_.size(); ++l) {
       CHORD_CHECK(weights[l] != nullptr, "evaluator: layer ", l, " has no weights");
-      const std::size_t n = personalized_[l].channels, k = personalized_[l].fan_in;
-      QuantizedChannels q;
-      if (weights[l] == frozen_[l]) {
-        q.n = n, q.k = k, q.bits = bits[l];
-        q.codes.assign(n * k, 0);
-        q.scales.assign(n, 0.0f);
-        for (std::size_t c = 0; c < n; ++c) {
-          if (bits[l][c] == 0) continue;
-          const QuantizedChannels& from = cache_[l][cache_index(bits[l][c])];
-          std::copy(from.codes.begin() + std::ptrdiff_t(c * k), from.codes.begin() + std::ptrdiff_t((c + 1) * k),
-                    q.codes.begin() + std::ptrdiff_t(c * k));
-          q.scales[c] = from.scales[c];
-        }
-      } else {
-        q = quantize_channels(weights[l], n, k, bits[l].data());
-      }
-      models::RuntimeLinear& r = *layers[l];
-      r.layer = ref::Linear::quantized(MixedMatrix(q), r.layer.bias, options_.mode);
-      r.kernels = options_.kernels;
+      channels.push_back(weights[l] == frozen_[l] ? codes_.select(l, bits[l])
+                                                  : quantize_channels(weights[l], personalized_[l].channels,
+                                                                      personalized_[l].fan_in, bits[l].data()));
     }
+    install_personalized(engine, channels, options_.mode, options_.kernels);
   }
 
   static EvaluatorOptions resolved(EvaluatorOptions o) {
@@ -150,7 +126,7 @@ class EngineEvaluator : public DeviceEvaluator {
   std::vector<const float*> frozen_;
   EvaluatorOptions options_;
   Engine fp32_, quantized_;
-  std::vector<Cached> cache_ = std::vector<Cached>(personalized_.size());
+  FrozenChannelCodes codes_;
 };
 
 }  // namespace chord::personalize
