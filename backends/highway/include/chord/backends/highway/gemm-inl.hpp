@@ -274,7 +274,8 @@ CHORD_HWY_ATTR void GemvS8(const QuantizedRows& a, const PackedMatrix& w, const 
     for (std::size_t s = 0; s < kTileN; s += lanes) {
       V32 s0, s1, s2, s3, s4, s5, s6, s7;
       s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = hn::Zero(d32);
-      const std::uint8_t* panel = w.tile(t) + s * kDot;
+      // k = 0 (no groups) has no panel storage: no pointer arithmetic on the null tile then.
+      const std::uint8_t* panel = groups == 0 ? nullptr : w.tile(t) + s * kDot;
       std::size_t g = 0;
       for (; g + kGroupsPerRun <= groups; g += kGroupsPerRun, panel += kGroupsPerRun * kPanelBytes)
         S8Steps<Bits, 1>(std::make_index_sequence<kSteps>(), panel, rows, g * group_k(Bits), s0, s1, s2, s3, s4, s5,
