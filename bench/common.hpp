@@ -1,6 +1,6 @@
 // bench/common.hpp: what every benchmark area shares: shapes, names, counters, seeded data.
 //
-// Row names follow DESIGN section 9 and XNNPACK's habit of naming what runs:
+// Row names follow docs/design.md#benchmarks and XNNPACK's habit of naming what runs:
 //   <area>/<variant>/<isa>/<backend>/<M>:<N>:<K>      gemm/w4a8/avx512_vnni/xsimd/200:64:64
 //   peer/<library_op>/<M>:<N>:<K>                     peer/openblas_sgemm/200:64:64
 //   peak/<probe>/<isa>                                peak/dot/avx512_vnni

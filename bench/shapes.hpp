@@ -1,4 +1,4 @@
-// bench/shapes.hpp: the shapes every area and every peer runs, from the real layers (DESIGN section 9).
+// bench/shapes.hpp: the shapes every area and every peer runs, from the real layers (docs/design.md#benchmarks).
 // y[M, N] = x[M, K] * W[N, K]^T.
 #pragma once
 

@@ -42,7 +42,7 @@ int run_infer(const InferArgs& a) {
                               : parse_palette(a.palette);
   const personalize::Adaptation adaptation = device.adapt(packet.data(), packet.size(), palette, a.strategy);
 
-  // predict the test item: the history is train + validation (DESIGN section 8)
+  // predict the test item: the history is train + validation (docs/design.md#evaluation)
   const std::vector<data::ItemId> history = split.history(user, data::Phase::test);
   const data::ItemId target = split.target(user, data::Phase::test);
   const auto top = device.top_items(user, history, a.top);

@@ -5,7 +5,7 @@
 // Its dequantized ("fake-quantized") value is float(q_j) * s: the packed kernels and the training graph
 // use this very function, so the integer weights and their fp32 image never disagree.
 //
-// Clip search (DESIGN section 3): max-abs scaling (s = max|w| / code_max) wastes levels on outliers.
+// Clip search (docs/design.md#precision): max-abs scaling (s = max|w| / code_max) wastes levels on outliers.
 // We try scales s = alpha * max|w| / code_max for `steps` values of alpha evenly spaced in
 // [min_ratio, 1], keep the one with the least squared error, then refine it with Lloyd steps
 // (best scale for fixed codes, s = <w, q> / <q, q>; then re-round). alpha = 1 is always a candidate and

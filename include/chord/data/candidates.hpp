@@ -1,4 +1,4 @@
-// chord/data/candidates.hpp: what a model ranks at evaluation time, for both protocols of DESIGN §8.
+// chord/data/candidates.hpp: what a model ranks at evaluation time, for both protocols of docs/design.md#evaluation.
 //
 // Sampled (SASRec protocol): the target plus `count` (100) distinct negatives, none of which the user
 //   ever interacted with (train, valid or test), uniform over the rest of the catalogue. They are drawn

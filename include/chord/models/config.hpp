@@ -3,7 +3,7 @@
 // A model file (io/safetensors.hpp, models/model_file.hpp) stores the architecture and every
 // hyperparameter as a string map in its "__metadata__", so that a file can be rebuilt without guessing
 // and a file of another architecture (or of the same one with other shapes) is refused with a message
-// that names the field. Defaults follow DESIGN section 6 and the papers:
+// that names the field. Defaults follow docs/design.md#models and the papers:
 //   SASRec (Kang & McAuley 2018): d = 50, 2 blocks, 1 head, max length 200 (MovieLens) / 50 (sparse),
 //     dropout 0.2 (MovieLens) / 0.5 (sparse), layernorm eps 1e-8 (the reference implementations'), FFN
 //     width = d, an output projection in attention (torch's nn.MultiheadAttention, as SASRec.pytorch).

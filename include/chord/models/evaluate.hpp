@@ -1,4 +1,4 @@
-// chord/models/evaluate.hpp: HR@5/10 and NDCG@5/10 of a model, sampled and full-ranking (DESIGN section 8).
+// chord/models/evaluate.hpp: HR@5/10 and NDCG@5/10 of a model, sampled and full-ranking (docs/design.md#evaluation).
 //
 // Works with any inference graph ("engine") that offers
 //   Scratch make_scratch() const;                 std::size_t state_size() const;

@@ -166,7 +166,7 @@ inline float dot_f32(const float* a, const float* b, std::size_t n) {
   return sum;
 }
 
-// A table of `rows` embeddings of width d; each row is one channel (DESIGN section 3).
+// A table of `rows` embeddings of width d; each row is one channel (docs/design.md#precision).
 class RuntimeEmbedding {
  public:
   RuntimeEmbedding() = default;

@@ -2,7 +2,7 @@
 //
 // The eval-mode forward of models/sasrec.hpp (no dropout), rebuilt from the trained weights with every
 // quantizable layer as a runtime layer (fp32, W-A32 or W-A8; see runtime_layers.hpp). Layernorms,
-// softmax and the attention products stay fp32 (DESIGN section 5). Two shortcuts a device wants and the
+// softmax and the attention products stay fp32 (docs/design.md#kernels). Two shortcuts a device wants and the
 // training graph cannot take:
 //   - only the history's n <= max_len valid positions are computed (as in training);
 //   - only the LAST position's hidden state is needed to score the next item, so the last block

@@ -1,6 +1,6 @@
 // chord/personalize/baselines.hpp: the strategies CHORD is compared with, at the same average bits.
 //
-// DESIGN section 8. Every mixed baseline goes through the SAME solver as CHORD (cloud.hpp
+// docs/design.md#evaluation. Every mixed baseline goes through the SAME solver as CHORD (cloud.hpp
 // solve_strategy, per-channel error curves included), so at one budget they differ only in the
 // importances they rank channels by:
 //   population    the mean of the trained hypernetworks' importance over the training users: the best

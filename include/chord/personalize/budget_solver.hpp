@@ -1,6 +1,6 @@
 // chord/personalize/budget_solver.hpp: channel importances + a bits budget -> one 2-bit level per channel.
 //
-// The cloud's last step (DESIGN section 7.4). Given, for every personalized channel, an importance
+// The cloud's last step (docs/design.md#chord-solver). Given, for every personalized channel, an importance
 // c >= 0 (how much this user's loss grows when the channel is quantized coarsely) and a target average
 // bits per weight B, choose levels 0..3 (bits = palette[level]) that
 //   minimize   sum_i c_i * r_i(level_i)     subject to   sum_i fan_in_i * bits_i <= B * sum_i fan_in_i

@@ -1,4 +1,4 @@
-// chord/personalize/cloud.hpp: the request/answer path between device and cloud (DESIGN 7.2-7.5).
+// chord/personalize/cloud.hpp: the request/answer path between device and cloud (docs/design.md#chord).
 //
 //   device: profile u, budget, palette --encode_profile--> bytes ---------------------------------+
 //   cloud:  decode_profile (strict) -> hypernetworks(u) -> importance c -> solve_strategy(c, budget,  |

@@ -9,7 +9,7 @@
 // The contract:
 //   user      a dense user index 0 .. user_count() - 1 (the dataset's numbering, the same as the
 //             backbone adapter's); a user without a test target (fewer than 3 events) is an error.
-//   history   train + validation items; target: the test item (DESIGN section 8, data/split.hpp).
+//   history   train + validation items; target: the test item (docs/design.md#evaluation, data/split.hpp).
 //   weights   one pointer per PersonalizedLayer of the backbone, [channels, fan_in] row-major; they
 //             replace the model's own matrices for this evaluation (the frozen weights themselves
 //             give the plain model).

@@ -1,4 +1,4 @@
-// chord/personalize/experiment.hpp: CHORD against every baseline at equal average bits (DESIGN section 8).
+// chord/personalize/experiment.hpp: CHORD against every baseline at equal average bits (docs/design.md#evaluation).
 //
 // Backbone-agnostic: any PersonalizableBackbone with a DeviceEvaluator (its per-user HR/NDCG under given
 // personalized weights and widths). For each budget, every mixed strategy comes from the SAME solver
@@ -9,7 +9,7 @@
 //   shared     one packet per budget for everybody (user_agnostic, random_mixed, q2_energy): decode + build;
 //   uniform    no packet: build at one width; fp32: nothing to adapt;
 //   ablation   chord_random_backbone: the same pipeline on the randomly initialized backbone (its cache, its
-//              hypernetworks, its profiles, its evaluator: DESIGN 7.1's literal reading, docs/chord.md);
+//              hypernetworks, its profiles, its evaluator: docs/design.md#chord-backbone's literal reading, docs/chord.md);
 //   qat        finetune.hpp on a smaller subset, starting from the user_agnostic strategy's widths.
 // Adaptation time = decode + build (DeviceBuilder), timed per user on the worker's thread (median reported).
 // Users: a seeded sample of the evaluation pool, split statically over nn::run_workers threads; every

@@ -1,4 +1,4 @@
-// chord/personalize/finetune.hpp: on-device fine-tuning, the baseline CHORD avoids (DESIGN section 8).
+// chord/personalize/finetune.hpp: on-device fine-tuning, the baseline CHORD avoids (docs/design.md#evaluation).
 //
 // Quantization-aware training (QAT) of ONE user's personalized weights on the device, at fixed
 // per-channel widths (the experiment starts it from the user-agnostic strategy at the same budget):

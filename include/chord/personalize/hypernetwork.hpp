@@ -1,6 +1,6 @@
 // chord/personalize/hypernetwork.hpp: the three hypernetworks of CHORD, small MLPs on the profile u.
 //
-// DESIGN section 7.3: from one user's profile u (a [d] vector), three networks predict how sensitive
+// docs/design.md#chord-importance: from one user's profile u (a [d] vector), three networks predict how sensitive
 // this user's loss is to the quantization of each personalized weight, at three granularities:
 //   element net  u -> for every layer l: low-rank factors A_l [channels_l, r] and B_l [fan_in_l, r];
 //                     the element sensitivity is s_ij = softplus(A_i . B_j) >= 0 (importance.hpp)

@@ -1,6 +1,6 @@
 // chord/personalize/importance.hpp: multi-granularity sensitivity -> one importance per channel.
 //
-// DESIGN section 7.3, from the raw outputs of the three hypernetworks (hypernetwork.hpp) for one user:
+// docs/design.md#chord-importance, from the raw outputs of the three hypernetworks (hypernetwork.hpp) for one user:
 //   element:  s_ij = softplus(A_i . B_j)                       (>= 0, a user-specific diagonal Hessian)
 //             e_i  = sum_j s_ij (w_ij - Q_2(w_ij))^2           reconstructed filter importance
 //   filter:   g_i  = softplus(filter_raw_i)

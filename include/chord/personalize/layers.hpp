@@ -1,6 +1,6 @@
 // chord/personalize/layers.hpp: the personalized layers of a backbone, and their precomputed quantizations.
 //
-// CHORD personalizes output channels of some of a backbone's weight matrices (DESIGN section 7). The
+// CHORD personalizes output channels of some of a backbone's weight matrices (docs/design.md#chord). The
 // backbone is frozen, so everything the cloud needs about a channel's quantization is computed ONCE:
 //   - q[b]: the fake-quantized row Q_b(W_c) for b = 2, 4, 8 (Q_0 is the zero row and is not stored),
 //     made by chord::quantize_channel, the very function the device runs on the same fp32 weights, so

@@ -1,7 +1,7 @@
 // chord/personalize/profile_message.hpp: the profile message, what the device sends the cloud.
 //
 // The device encodes its user's recent interactions into a profile vector u with the frozen backbone
-// (DESIGN section 7.2) and asks for a strategy: it sends u, the average bits per weight it can afford and
+// (docs/design.md#chord-profile) and asks for a strategy: it sends u, the average bits per weight it can afford and
 // the palette it will decode with. The cloud answers with a strategy packet (io/strategy_packet.hpp).
 // Neither the interactions nor a user id leave the device: only d floats.
 //

@@ -1,7 +1,7 @@
 // chord/personalize/relaxation.hpp: the differentiable level assignment used to train the hypernetworks.
 //
 // The budget solver (budget_solver.hpp) is a discrete greedy: no gradient flows through it. In training
-// (DESIGN section 7.6, backbone frozen) each channel c instead draws its level from a distribution
+// (docs/design.md#chord-training, backbone frozen) each channel c instead draws its level from a distribution
 // driven by its importance, relaxed with Gumbel-softmax, and shaped like the solver's own choice:
 //   x_c     = log(c_c / fan_in_c + 1e-30) - mean over ALL personalized channels   (per-weight importance,
 //             centred: like the solver, the assignment ignores a common scale of the importances)
@@ -51,7 +51,7 @@ struct RelaxationOptions {
   double tau = 1.0;                    // Gumbel-softmax temperature (> 0)
   double mu = 1.0;                     // weight of the budget penalty
   // false (default): the forward pass uses the soft sample y, W_eff a mixture of the levels' rows;
-  // true: the one-hot of the hard sample (straight-through: hard forward, soft backward), as DESIGN 7.6
+  // true: the one-hot of the hard sample (straight-through: hard forward, soft backward), as docs/design.md#chord-training
   // words it. Soft is the default because it trains markedly better strategies; docs/chord.md has the
   // measurements and the reason (the gradient at a hard point is first-order in the loss change of a
   // level switch, blind to the curvature that makes coarse levels costly near a good model).

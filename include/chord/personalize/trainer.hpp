@@ -1,6 +1,6 @@
 // chord/personalize/trainer.hpp: training the hypernetworks on the cloud, the backbone frozen.
 //
-// One user's objective (user_objective) chains every piece of DESIGN section 7.6:
+// One user's objective (user_objective) chains every piece of docs/design.md#chord-training:
 //   u --hypernetworks--> raw outputs --importance--> c --relaxation--> W_eff --backbone--> L_rec, dL/dW_eff
 //   loss = L_rec + mu (E[bits] - B)^2, and the backward pass in the reverse order into the parameters.
 // The trainer (HypernetTrainer) runs it for a batch of users per step and takes one Adam step:

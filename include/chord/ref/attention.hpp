@@ -15,7 +15,7 @@
 //   attention_core     already projected Q, K, V -> context C               (the fp32 part)
 //   attention_row      one query against a K/V cache -> one context row    (incremental decoding)
 //   causal_attention   with the four projections as `Linear` layers (dense, W-A32 or W-A8)
-// Projections are quantized; the softmax and the P V product stay fp32 (DESIGN section 5).
+// Projections are quantized; the softmax and the P V product stay fp32 (docs/design.md#kernels).
 #pragma once
 
 #include <cmath>

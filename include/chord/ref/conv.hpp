@@ -6,7 +6,7 @@
 //     (positions t = 0..L-h), then ReLU, then max-pooling over time -> one value per filter;
 //   vertical, nv filters of shape [L, 1]: each is a weighted sum of the L rows -> one row of d values.
 // Both are linear layers in disguise, which is what lets a strategy quantize them per channel (one
-// filter = one output channel, DESIGN section 3):
+// filter = one output channel, docs/design.md#precision):
 //   - a height-h window of E is h consecutive rows, i.e. h*d contiguous floats (E is row-major), so
 //     the windows are the rows of an [L-h+1, h*d] matrix at row stride d (overlapping, no copy: the
 //     im2col of this convolution is free), and the nh filters are the rows of an [nh, h*d] layer;
