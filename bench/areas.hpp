@@ -22,5 +22,6 @@ std::string register_openblas_benchmarks();
 std::string register_eigen_benchmarks();
 std::string register_onednn_benchmarks();
 std::string register_gemmlowp_benchmarks();
+std::string register_xnnpack_benchmarks();
 
 }  // namespace chord::bench

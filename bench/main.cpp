@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
 #if CHORD_BENCH_HAVE_GEMMLOWP
   peers.push_back(register_gemmlowp_benchmarks());
 #endif
+#if CHORD_BENCH_HAVE_XNNPACK
+  peers.push_back(register_xnnpack_benchmarks());
+#endif
   benchmark::AddCustomContext("peers", join(peers));
 
   benchmark::RunSpecifiedBenchmarks();

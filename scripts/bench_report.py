@@ -34,6 +34,7 @@ GROUPS = [
 ]
 BEYOND_LLC = "1:65536:4096"
 ONEDNN_GRID = [f"{m}:{nk}:{nk}" for m in (1, 16, 200) for nk in (64, 256, 1024)]
+SASREC_SHAPES = ["1:64:64", "200:64:64", "1:50:50", "200:50:50"]  # bench/shapes.hpp kSasrecShapes
 TIME_SCALE = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 GEMM_RE = re.compile(r"^(gemm|gemv)/w(\d)(a8|f32)/([^/]+)/([^/]+)/(\d+:\d+:\d+)$")
@@ -186,14 +187,19 @@ def tables_in(rows, context):
 
 # Peers by library: OpenBLAS and Eigen have an sgemm row for M > 1 and an sgemv row for M = 1.
 PEER_FAMILIES = [("openblas", "OpenBLAS fp32", False), ("eigen", "Eigen fp32", False),
-                 ("onednn", "oneDNN int8 (u8 x s8 -> f32)", True), ("gemmlowp", "gemmlowp int8 (u8 x u8 -> s32)", True)]
+                 ("onednn", "oneDNN int8 (u8 x s8 -> f32)", True), ("gemmlowp", "gemmlowp int8 (u8 x u8 -> s32)", True),
+                 ("xnnpack_qs8", "XNNPACK qs8 (per-tensor int8 -> s8)", True),
+                 ("xnnpack_qc8", "XNNPACK qc8 (per-channel int8 -> s8)", True),
+                 ("xnnpack_f32", "XNNPACK fp32", False)]
 
 
 def peer_row(rows, family, shape):
-    """A peer's row for a shape: family "openblas" finds peer/openblas_sgemm or peer/openblas_sgemv."""
+    """A peer's row for a shape: family "openblas" finds peer/openblas_sgemm or peer/openblas_sgemv,
+    "xnnpack_qc8" finds peer/xnnpack_qc8_conv1x1."""
     for name, row in rows.items():
         m = PEER_RE.match(name)
-        if m and m.group(1).split("_")[0] == family and m.group(2) == shape:
+        op = m.group(1) if m else ""
+        if m and (op == family or op.startswith(family + "_")) and m.group(2) == shape:
             return m.group(1), row
     return None, None
 
@@ -483,6 +489,19 @@ def targets(rows, peaks, tables):
             low = min(ratios)
             out.append(("W8A8 >= oneDNN int8, M in {1,16,200} x N=K in {64,256,1024}", table,
                         f"{wins}/{len(ratios)} shapes; worst {low[0]:.2f}x at {low[1]}", wins == len(ratios)))
+        # 7b. W8A8 >= XNNPACK qs8 and qc8 at every SASRec layer shape and the grid.
+        for family, title in (("xnnpack_qs8", "qs8"), ("xnnpack_qc8", "qc8")):
+            ratios = []
+            for shape in SASREC_SHAPES + [x for x in ONEDNN_GRID if x not in SASREC_SHAPES]:
+                ours = rows.get(f"{'gemv' if shape.startswith('1:') else 'gemm'}/w8a8/{table}/{shape}")
+                op, peer = peer_row(rows, family, shape)
+                if ours and peer:
+                    ratios.append((peer["time"] / ours["time"], shape))
+            if ratios:
+                wins = sum(1 for r, _ in ratios if r >= 1.0)
+                low = min(ratios)
+                out.append((f"W8A8 >= XNNPACK {title}, SASRec layers and the grid", table,
+                            f"{wins}/{len(ratios)} shapes; worst {low[0]:.2f}x at {low[1]}", wins == len(ratios)))
         # 8. mixed <= 1.15x its segments.
         comps = [(row["time"] / sum(s["time"] for s in segs), mix, shape)
                  for mix, t, shape, row, segs in mixed_comparisons(rows) if t == table]

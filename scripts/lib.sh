@@ -14,8 +14,9 @@ CHORD_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev catch2 libx
 # is no libcpuinfo-dev:arm64 here because it cannot be co-installed with the amd64 one (the cross build
 # goes without cpuinfo).
 CHORD_CROSS_PACKAGES=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64)
-# Peers in the benchmarks (fp32 BLAS, oneDNN and gemmlowp int8).
-CHORD_BENCH_PACKAGES=(libopenblas-dev libeigen3-dev libdnnl-dev libgemmlowp-dev)
+# Peers in the benchmarks (fp32 BLAS, oneDNN, gemmlowp and XNNPACK int8; XNNPACK's header needs
+# pthreadpool's).
+CHORD_BENCH_PACKAGES=(libopenblas-dev libeigen3-dev libdnnl-dev libgemmlowp-dev libxnnpack-dev libpthreadpool-dev)
 
 chord_log() { printf '==> %s\n' "$*" >&2; }
 
