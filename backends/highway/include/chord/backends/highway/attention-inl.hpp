@@ -1,17 +1,16 @@
-// chord/backends/highway/attention-inl.hpp: the Highway attention core, per target (AttentionFn,
+// chord/backends/highway/attention-inl.hpp: the Highway attention steps, per target (AttentionFn,
 // AttentionRowFn in chord/ops/kernel_table.hpp).
 //
-// One query row, per head h (columns off = h*dh .. off+dh-1):
-//   scores[s] = (q_h . k_h[s]) * (1 / sqrt dh)   s in [first, count), first = mask.left; masked: -inf
-//     (4 keys at a time over the head's whole vectors, their lane sums by interleaving, scalar tail
-//      for dh % lanes)
-//   SoftmaxRow in place                           (rowops-inl.hpp: fp32, Highway Exp)
-//   out_h = sum_s p[s] v_h[s]                     (vectorized over dh: up to 4 vectors per pass
-//                                                  over the keys, even / odd keys in separate
-//                                                  accumulators, scalar tail)
-// The full causal sequence (Attention, at the end) runs blocks of 4 queries instead: outer-product
-// score tiles against K^T, SoftmaxRow per query, P V tiles; a cached row agrees with it within rounding.
-// Keys before `first` are never read. Included once per Highway target (toggle guard).
+// The driver (heads, masks, K^T packing, 4-query blocks: chord/ops/attention_driver-inl.hpp) is shared
+// with every backend; this file holds only the vector steps it calls, as AttentionPolicy:
+//   HeadScores     one query against 4 keys at a time over the head's whole vectors, their lane sums
+//                  by interleaving (SumLanes4), scalar tail for dh % lanes
+//   ContextBlock   a cached row's P V over dh: up to 4 vectors per pass over the keys, even / odd keys
+//                  in separate accumulators
+//   ScoreTile      4 queries x 2 vectors of keys, outer products against K^T
+//   ContextTile    4 queries x R vectors of columns straight from V
+//   ContextTail    the columns past the last whole vector, as dot products over the keys
+// Included once per Highway target (toggle guard).
 
 #if defined(CHORD_BACKENDS_HIGHWAY_ATTENTION_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef CHORD_BACKENDS_HIGHWAY_ATTENTION_INL_HPP_
@@ -54,12 +53,11 @@ HWY_INLINE CHORD_HWY_ATTR void SumLanes4(VF a0, VF a1, VF a2, VF a3, float* sums
   }
 }
 
-// scores[s] = (q_h . k_h[s]) * scale for s in [first, count), -inf for masked keys. q, k: the head's
+// scores[s] = (q_h . k_h[s]) * scale for s in [first, count) (the driver masks). q, k: the head's
 // columns (k: rows of stride d). Keys go 4 at a time (4 independent FMA chains sharing each load of
 // q); a last, partial group repeats its last key (read, then dropped).
 HWY_INLINE CHORD_HWY_ATTR void HeadScores(const float* q, const float* k, std::size_t first, std::size_t count,
-                                          std::size_t d, std::size_t dh, float scale, const std::uint8_t* valid,
-                                          float* scores) {
+                                          std::size_t d, std::size_t dh, float scale, float* scores) {
   const DF df;
   const std::size_t lanes = hn::Lanes(df);
   const std::size_t whole = dh / lanes * lanes;  // the head's columns in whole vectors
@@ -83,9 +81,6 @@ HWY_INLINE CHORD_HWY_ATTR void HeadScores(const float* q, const float* k, std::s
       scores[s + i] = sum * scale;
     }
   }
-  if (valid != nullptr)
-    for (std::size_t s = first; s < count; ++s)
-      if (valid[s] == 0) scores[s] = -std::numeric_limits<float>::infinity();
 }
 
 // out[j0 .. j0 + R*lanes) = sum_{s in [first, count)} p[s] * v[s*d + j0 ..]   (v: the head's columns).
@@ -123,39 +118,6 @@ HWY_INLINE CHORD_HWY_ATTR void ContextBlock(const float* p, const float* v, std:
   if constexpr (R > 1) hn::StoreU(hn::Add(a1, b1), df, out + j0 + lanes);
   if constexpr (R > 2) hn::StoreU(hn::Add(a2, b2), df, out + j0 + 2 * lanes);
   if constexpr (R > 3) hn::StoreU(hn::Add(a3, b3), df, out + j0 + 3 * lanes);
-}
-
-HWY_INLINE CHORD_HWY_ATTR void HeadContext(const float* p, const float* v, std::size_t first, std::size_t count,
-                                           std::size_t d, std::size_t dh, float* out) {
-  const std::size_t lanes = hn::Lanes(DF());
-  std::size_t j = 0;
-  for (; j + 4 * lanes <= dh; j += 4 * lanes) ContextBlock<4>(p, v, first, count, d, j, out);
-  switch ((dh - j) / lanes) {
-    case 3: ContextBlock<3>(p, v, first, count, d, j, out); break;
-    case 2: ContextBlock<2>(p, v, first, count, d, j, out); break;
-    case 1: ContextBlock<1>(p, v, first, count, d, j, out); break;
-    default: break;
-  }
-  j += (dh - j) / lanes * lanes;
-  for (; j < dh; ++j) {  // the columns past the last whole vector
-    float sum = 0.0f;
-    for (std::size_t s = first; s < count; ++s) sum += p[s] * v[s * d + j];
-    out[j] = sum;
-  }
-}
-
-// See AttentionRowFn. scores: >= count floats.
-CHORD_HWY_ATTR void AttentionRow(const float* q, const float* k, const float* v, std::size_t count, std::size_t d,
-                                 std::size_t heads, KeyMask mask, float* scores, float* out) {
-  const std::size_t dh = d / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
-  const std::size_t first = mask.left < count ? mask.left : count;
-  for (std::size_t h = 0; h < heads; ++h) {
-    const std::size_t offset = h * dh;
-    HeadScores(q + offset, k + offset, first, count, d, dh, scale, mask.valid, scores);
-    SoftmaxRow(scores + first, count - first, scores + first);
-    HeadContext(scores, v + offset, first, count, d, dh, out + offset);
-  }
 }
 
 // Scores of 4 queries against 2 vectors of keys: sc[r][s0 .. s0 + 2*lanes) = scale * q_r . K^T[:, s].
@@ -279,79 +241,52 @@ HWY_INLINE CHORD_HWY_ATTR void ContextTail(const float* p, std::size_t kp, const
   }
 }
 
-// See AttentionFn: query t against keys 0..t, in blocks of 4 queries (scratch:
-// attention_core_scratch_floats). Per head: K^T, and V^T of the columns past the head's whole vectors,
-// are packed once; per block, the scores of its keys (ScoreTile), the masks (only the diagonal tiles
-// hold keys after a query), SoftmaxRow per query, then P V: the whole vectors of columns straight from
-// V (ContextTile), the last columns as dot products over the keys (ContextTail).
-// Within rounding of AttentionRow, not bit for bit: the sums run in other orders.
+// The vector steps the shared driver calls (chord/ops/attention_driver-inl.hpp).
+struct AttentionPolicy {
+  static HWY_INLINE CHORD_HWY_ATTR std::size_t lanes() { return hn::Lanes(DF()); }
+  static constexpr int kMaxContextVectors = HWY_TARGET == HWY_AVX2 ? 2 : 4;  // AVX2: 16 registers
+  static HWY_INLINE CHORD_HWY_ATTR void softmax_row(const float* x, std::size_t n, float* y) { SoftmaxRow(x, n, y); }
+  static HWY_INLINE CHORD_HWY_ATTR void head_scores(const float* q, const float* k, std::size_t first,
+                                                    std::size_t count, std::size_t d, std::size_t dh, float scale,
+                                                    float* scores) {
+    HeadScores(q, k, first, count, d, dh, scale, scores);
+  }
+  template <int R>
+  static HWY_INLINE CHORD_HWY_ATTR void context_block(const float* p, const float* v, std::size_t first,
+                                                      std::size_t count, std::size_t d, std::size_t j0, float* out) {
+    ContextBlock<R>(p, v, first, count, d, j0, out);
+  }
+  static HWY_INLINE CHORD_HWY_ATTR void score_tile(const float* const* q, const float* kt, std::size_t kp,
+                                                   std::size_t dh, std::size_t s0, float scale, float* sc) {
+    ScoreTile(q, kt, kp, dh, s0, scale, sc);
+  }
+  template <int R>
+  static HWY_INLINE CHORD_HWY_ATTR void context_tile(const float* p, std::size_t kp, const float* vp, std::size_t ldv,
+                                                     std::size_t count, std::size_t j0, std::size_t dh,
+                                                     float* const* out) {
+    ContextTile<R>(p, kp, vp, ldv, count, j0, dh, out);
+  }
+  static HWY_INLINE CHORD_HWY_ATTR void context_tail(const float* p, std::size_t kp, const float* vt,
+                                                     std::size_t keys, std::size_t tail, std::size_t j0,
+                                                     float* const* out) {
+    ContextTail(p, kp, vt, keys, tail, j0, out);
+  }
+};
+
+#define CHORD_ATTENTION_ATTR CHORD_HWY_ATTR
+#include "chord/ops/attention_driver-inl.hpp"
+#undef CHORD_ATTENTION_ATTR
+
+// See AttentionRowFn. scores: >= count floats.
+CHORD_HWY_ATTR void AttentionRow(const float* q, const float* k, const float* v, std::size_t count, std::size_t d,
+                                 std::size_t heads, KeyMask mask, float* scores, float* out) {
+  attention_row_driver<AttentionPolicy>(q, k, v, count, d, heads, mask, scores, out);
+}
+
+// See AttentionFn (scratch: attention_core_scratch_floats).
 CHORD_HWY_ATTR void Attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d,
                               std::size_t heads, KeyMask mask, float* scratch, float* out) {
-  const std::size_t lanes = hn::Lanes(DF());
-  const std::size_t max_r = HWY_TARGET == HWY_AVX2 ? 2 : 4;  // AVX2: 16 registers
-  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
-  const std::size_t dh = d / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
-  const std::size_t first = mask.left < length ? mask.left : length;
-  for (std::size_t t = 0; t < first; ++t)  // queries before the first key: no key at all
-    for (std::size_t j = 0; j < d; ++j) out[t * d + j] = 0.0f;
-  const std::size_t n = length - first;  // keys (and queries) from `first`
-  if (n == 0) return;
-  const std::size_t kp = (n + 2 * lanes - 1) / (2 * lanes) * (2 * lanes);
-  const std::size_t whole_cols = dh / lanes * lanes, tail = dh - whole_cols;  // tail < lanes
-  float* kt = scratch;           // [dh, kp]: K^T of the head, zeros past n
-  float* vt = kt + dh * kp;      // [tail, kp]: V^T of the head's last columns, zeros past n
-  float* p = vt + tail * kp;     // [4, kp]: the block's scores, then weights
-  for (std::size_t h = 0; h < heads; ++h) {
-    const std::size_t offset = h * dh;
-    for (std::size_t s = 0; s < n; ++s) {
-      const float* key = k + (first + s) * d + offset;
-      for (std::size_t j = 0; j < dh; ++j) kt[j * kp + s] = key[j];
-    }
-    for (std::size_t j = 0; j < dh; ++j)
-      for (std::size_t s = n; s < kp; ++s) kt[j * kp + s] = 0.0f;
-    const float* values = v + first * d + offset;  // rows of stride d
-    for (std::size_t c = 0; c < tail; ++c)
-      for (std::size_t s = 0; s < kp; ++s) vt[c * kp + s] = s < n ? values[s * d + whole_cols + c] : 0.0f;
-    for (std::size_t t0 = 0; t0 < n; t0 += 4) {  // queries first + t0 .. first + t0 + 3
-      const std::size_t rows = n - t0 < 4 ? n - t0 : 4, keys = t0 + rows;
-      const float* qr[4];
-      float* outr[4];
-      for (std::size_t r = 0; r < 4; ++r) {  // a partial block repeats its last query (computed, not stored)
-        qr[r] = q + (first + t0 + (r < rows ? r : rows - 1)) * d + offset;
-        outr[r] = r < rows ? out + (first + t0 + r) * d + offset : nullptr;
-      }
-      const std::size_t key_vectors = (keys + lanes - 1) / lanes * lanes;  // <= kp
-      for (std::size_t s0 = 0; s0 < keys; s0 += 2 * lanes) ScoreTile(qr, kt, kp, dh, s0, scale, p);
-      for (std::size_t r = 0; r < 4; ++r) {
-        float* row = p + r * kp;
-        const std::size_t count = r < rows ? t0 + r + 1 : 0;  // causal: keys 0 .. t0 + r
-        if (mask.valid != nullptr)
-          for (std::size_t s = 0; s < count; ++s)
-            if (mask.valid[first + s] == 0) row[s] = kMinusInf;
-        // -inf up to a whole vector: SoftmaxRow then needs no partial loads, and exp(-inf) = 0 gives the
-        // same sums as its own padding.
-        const std::size_t whole = (count + lanes - 1) / lanes * lanes;
-        for (std::size_t s = count; s < whole; ++s) row[s] = kMinusInf;
-        SoftmaxRow(row, whole, row);
-        for (std::size_t s = whole; s < key_vectors; ++s) row[s] = 0.0f;  // ContextTail reads them
-      }
-      std::size_t j = 0;
-      for (; j + max_r * lanes <= whole_cols; j += max_r * lanes) {
-        if (max_r == 4)
-          ContextTile<4>(p, kp, values, d, keys, j, dh, outr);
-        else
-          ContextTile<2>(p, kp, values, d, keys, j, dh, outr);
-      }
-      switch ((whole_cols - j) / lanes) {
-        case 3: ContextTile<3>(p, kp, values, d, keys, j, dh, outr); break;
-        case 2: ContextTile<2>(p, kp, values, d, keys, j, dh, outr); break;
-        case 1: ContextTile<1>(p, kp, values, d, keys, j, dh, outr); break;
-        default: break;
-      }
-      if (tail != 0) ContextTail(p, kp, vt, key_vectors, tail, whole_cols, outr);
-    }
-  }
+  blocked_attention_driver<AttentionPolicy>(q, k, v, length, d, heads, mask, scratch, out);
 }
 
 }  // namespace chord::backends::highway::CHORD_HWY_VARIANT::HWY_NAMESPACE

@@ -50,62 +50,51 @@ HWY_INLINE CHORD_HWY_ATTR void StorePartial(VF v, float* p, std::size_t n) {
 }
 HWY_INLINE CHORD_HWY_ATTR float ReduceSum(VF v) { return hn::GetLane(hn::SumOfLanes(DF(), v)); }
 
-// See QuantizeRowsFn. The largest |x| is the largest integer among the sign-cleared bit patterns (for
-// finite floats, the order of the magnitudes); a pattern above FLT_MAX's is an infinity or a NaN.
-CHORD_HWY_ATTR std::size_t QuantizeRows(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
-                                        std::int8_t* codes, std::size_t stride, float* scales, std::int32_t* sums) {
+// quantize_rows' passes over whole vectors; the driver's one-by-one tails finish them.
+struct QuantizeRowsPolicy {
+  static HWY_INLINE CHORD_HWY_ATTR std::int32_t max_magnitude_bits(const float* x, std::size_t k);
+  static HWY_INLINE CHORD_HWY_ATTR std::int32_t quantize_row(const float* x, std::size_t k, float inv,
+                                                             std::int8_t* codes, std::size_t stride);
+};
+
+#define CHORD_QUANTIZE_ATTR CHORD_HWY_ATTR
+#include "chord/ops/quantize_rows_driver-inl.hpp"
+#undef CHORD_QUANTIZE_ATTR
+
+HWY_INLINE CHORD_HWY_ATTR std::int32_t QuantizeRowsPolicy::max_magnitude_bits(const float* x, std::size_t k) {
+  const DF df;
+  const D32 di;
+  const std::size_t lanes = hn::Lanes(df);
+  const V32 magnitude = hn::Set(di, 0x7fffffff);
+  V32 max_bits = hn::Zero(di);
+  std::size_t j = 0;
+  for (; j + lanes <= k; j += lanes) max_bits = hn::Max(max_bits, hn::And(hn::BitCast(di, hn::LoadU(df, x + j)), magnitude));
+  return tail_max_magnitude_bits<QuantizeRowsPolicy>(x, j, k, hn::GetLane(hn::MaxOfLanes(di, max_bits)));
+}
+
+// NearestInt rounds ties to even, as std::nearbyint in the tail.
+HWY_INLINE CHORD_HWY_ATTR std::int32_t QuantizeRowsPolicy::quantize_row(const float* x, std::size_t k, float inv,
+                                                                        std::int8_t* codes, std::size_t stride) {
   const DF df;
   const D32 di;
   const hn::Rebind<std::int8_t, D32> d8;
   const std::size_t lanes = hn::Lanes(df);
-  constexpr std::int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX's bits
-  const V32 magnitude = hn::Set(di, 0x7fffffff);
-  for (std::size_t r = 0; r < m; ++r) {
-    const float* xr = x + r * ldx;
-    std::int8_t* cr = codes + r * stride;
-    V32 max_bits = hn::Zero(di);
-    std::size_t j = 0;
-    for (; j + lanes <= k; j += lanes) max_bits = hn::Max(max_bits, hn::And(hn::BitCast(di, hn::LoadU(df, xr + j)), magnitude));
-    std::int32_t largest = hn::GetLane(hn::MaxOfLanes(di, max_bits));
-    for (; j < k; ++j) {  // the tail, one by one (cheaper than a padded vector for a few values)
-      std::int32_t bits;
-      std::memcpy(&bits, xr + j, sizeof bits);
-      bits &= 0x7fffffff;
-      largest = bits > largest ? bits : largest;
-    }
-    if (largest > kMaxFinite) return r;
-    float max_abs;
-    std::memcpy(&max_abs, &largest, sizeof max_abs);
-    const float inv = 127.0f / max_abs;
-    if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
-      if (stride > 0) std::memset(cr, 0, stride);
-      scales[r] = 0.0f;
-      sums[r] = 0;
-      continue;
-    }
-    // Clamping before rounding equals core's clamping after it (the bounds are integers); NearestInt
-    // rounds ties to even, as std::nearbyint.
-    const VF scale = hn::Set(df, inv), low = hn::Set(df, -127.0f), high = hn::Set(df, 127.0f);
-    V32 sum = hn::Zero(di);
-    j = 0;
-    for (; j + lanes <= k; j += lanes) {
-      const V32 q = hn::NearestInt(hn::Min(high, hn::Max(low, hn::Mul(hn::LoadU(df, xr + j), scale))));
-      sum = hn::Add(sum, q);
-      hn::StoreU(hn::DemoteTo(d8, q), d8, cr + j);
-    }
-    std::int32_t tail_sum = 0;
-    for (; j < k; ++j) {  // the same steps one value at a time: nearbyint rounds as NearestInt
-      float v = xr[j] * inv;
-      v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-      const std::int32_t q = static_cast<std::int32_t>(std::nearbyint(v));
-      cr[j] = static_cast<std::int8_t>(q);
-      tail_sum += q;
-    }
-    if (stride > k) std::memset(cr + k, 0, stride - k);
-    scales[r] = max_abs / 127.0f;
-    sums[r] = hn::GetLane(hn::SumOfLanes(di, sum)) + tail_sum;
+  // Clamping before rounding equals core's clamping after it: the bounds are integers.
+  const VF scale = hn::Set(df, inv), low = hn::Set(df, -127.0f), high = hn::Set(df, 127.0f);
+  V32 sum = hn::Zero(di);
+  std::size_t j = 0;
+  for (; j + lanes <= k; j += lanes) {
+    const V32 q = hn::NearestInt(hn::Min(high, hn::Max(low, hn::Mul(hn::LoadU(df, x + j), scale))));
+    sum = hn::Add(sum, q);
+    hn::StoreU(hn::DemoteTo(d8, q), d8, codes + j);
   }
-  return m;
+  return hn::GetLane(hn::SumOfLanes(di, sum)) + quantize_tail<QuantizeRowsPolicy>(x, j, k, inv, codes, stride);
+}
+
+// See QuantizeRowsFn (chord/ops/quantize_rows_driver-inl.hpp: the steps and their edges).
+CHORD_HWY_ATTR std::size_t QuantizeRows(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
+                                        std::int8_t* codes, std::size_t stride, float* scales, std::int32_t* sums) {
+  return quantize_rows_driver<QuantizeRowsPolicy>(x, ldx, m, k, codes, stride, scales, sums);
 }
 
 // See LayerNormFn: fp32, two passes (sum, then squared deviations from the mean), two accumulators.

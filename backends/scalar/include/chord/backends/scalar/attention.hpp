@@ -1,12 +1,8 @@
 // chord/backends/scalar/attention.hpp: the portable attention core (AttentionFn / AttentionRowFn in
-// chord/ops/kernel_table.hpp), the shape every SIMD backend's cached row follows:
-//   for each head h:   scores[s] = q_h . k_h[s] / sqrt(dh)  for the keys s in [first, count)
-//                      (first = mask.left; masked keys -> -inf), softmax in place (fp32),
-//                      out_h = sum_s p[s] v_h[s]
-// The full causal sequence (attention) runs the SIMD backends' blocked shape in plain loops: per head
-// K^T packed once, per block of 4 queries a 4 x 8 score tile per 8 keys (loops a compiler may
-// vectorize at any baseline), softmax_row per query, then P V for the 4 queries; attention_row on a
-// K/V cache agrees with its last row within rounding (the sums run in other orders).
+// chord/ops/kernel_table.hpp): the shared driver (chord/ops/attention_driver-inl.hpp: heads, masks,
+// K^T packing, 4-query blocks) over plain loops on "vectors" of 16 floats, loops a compiler may
+// vectorize at any baseline. The SIMD backends run the same driver over their registers, so this
+// table's results differ from theirs only in rounding.
 #pragma once
 
 #include <cmath>
@@ -19,81 +15,80 @@
 
 namespace chord::backends::scalar {
 
+// The steps the shared driver calls, in plain loops (see the driver for each contract).
+struct AttentionPolicy {
+  // "Vectors" of 16 floats: the tiles' arrays then span whole SIMD registers at any baseline, and a
+  // context tile covers up to 64 columns (every column of d = 64) in one pass over the keys.
+  static constexpr std::size_t kLanes = 16;
+  static constexpr std::size_t lanes() { return kLanes; }
+  static constexpr int kMaxContextVectors = 4;
+  static void softmax_row(const float* x, std::size_t n, float* y) { scalar::softmax_row(x, n, y); }
+
+  static void head_scores(const float* q, const float* k, std::size_t first, std::size_t count, std::size_t d,
+                          std::size_t dh, float scale, float* scores) {
+    for (std::size_t s = first; s < count; ++s) {
+      float dot = 0.0f;
+      for (std::size_t j = 0; j < dh; ++j) dot += q[j] * k[s * d + j];
+      scores[s] = dot * scale;
+    }
+  }
+
+  template <int R>
+  static void context_block(const float* p, const float* v, std::size_t first, std::size_t count, std::size_t d,
+                            std::size_t j0, float* out) {
+    float acc[R * kLanes] = {};
+    for (std::size_t s = first; s < count; ++s)
+      for (std::size_t c = 0; c < R * kLanes; ++c) acc[c] += p[s] * v[s * d + j0 + c];
+    for (std::size_t c = 0; c < R * kLanes; ++c) out[j0 + c] = acc[c];
+  }
+
+  static void score_tile(const float* const* q, const float* kt, std::size_t kp, std::size_t dh, std::size_t s0,
+                         float scale, float* sc) {
+    float tile[4][2 * kLanes] = {};
+    for (std::size_t j = 0; j < dh; ++j)
+      for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t c = 0; c < 2 * kLanes; ++c) tile[r][c] += q[r][j] * kt[j * kp + s0 + c];
+    for (std::size_t r = 0; r < 4; ++r)
+      for (std::size_t c = 0; c < 2 * kLanes; ++c) sc[r * kp + s0 + c] = tile[r][c] * scale;
+  }
+
+  template <int R>
+  static void context_tile(const float* p, std::size_t kp, const float* vp, std::size_t ldv, std::size_t count,
+                           std::size_t j0, std::size_t dh, float* const* out) {
+    float acc[4][R * kLanes] = {};
+    for (std::size_t s = 0; s < count; ++s)
+      for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t c = 0; c < R * kLanes; ++c) acc[r][c] += p[r * kp + s] * vp[s * ldv + j0 + c];
+    for (std::size_t r = 0; r < 4; ++r)
+      if (out[r] != nullptr)
+        for (std::size_t c = 0; c < R * kLanes && j0 + c < dh; ++c) out[r][j0 + c] = acc[r][c];
+  }
+
+  static void context_tail(const float* p, std::size_t kp, const float* vt, std::size_t keys, std::size_t tail,
+                           std::size_t j0, float* const* out) {
+    for (std::size_t c = 0; c < tail; ++c)
+      for (std::size_t r = 0; r < 4; ++r) {
+        float sum = 0.0f;
+        for (std::size_t s = 0; s < keys; ++s) sum += p[r * kp + s] * vt[c * kp + s];
+        if (out[r] != nullptr) out[r][j0 + c] = sum;
+      }
+  }
+};
+
+#define CHORD_ATTENTION_ATTR
+#include "chord/ops/attention_driver-inl.hpp"
+#undef CHORD_ATTENTION_ATTR
+
 // See AttentionRowFn. scores: >= count floats.
 inline void attention_row(const float* q, const float* k, const float* v, std::size_t count, std::size_t d,
                           std::size_t heads, KeyMask mask, float* scores, float* out) {
-  const std::size_t dh = d / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
-  const std::size_t first = mask.left < count ? mask.left : count;  // keys before `first` are padding
-  for (std::size_t h = 0; h < heads; ++h) {
-    const std::size_t offset = h * dh;
-    for (std::size_t s = first; s < count; ++s) {
-      if (mask.valid != nullptr && mask.valid[s] == 0) {
-        scores[s] = -std::numeric_limits<float>::infinity();
-        continue;
-      }
-      float dot = 0.0f;
-      for (std::size_t j = 0; j < dh; ++j) dot += q[offset + j] * k[s * d + offset + j];
-      scores[s] = dot * scale;
-    }
-    softmax_row(scores + first, count - first, scores + first);
-    for (std::size_t j = 0; j < dh; ++j) {
-      float sum = 0.0f;
-      for (std::size_t s = first; s < count; ++s) sum += scores[s] * v[s * d + offset + j];
-      out[offset + j] = sum;
-    }
-  }
+  attention_row_driver<AttentionPolicy>(q, k, v, count, d, heads, mask, scores, out);
 }
 
-// See AttentionFn: query t attends to keys 0..t, in blocks of 4 queries (scratch:
-// attention_core_scratch_floats).
+// See AttentionFn (scratch: attention_core_scratch_floats).
 inline void attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d,
                       std::size_t heads, KeyMask mask, float* scratch, float* out) {
-  constexpr std::size_t kQueries = 4, kKeys = 8;  // one score tile
-  const std::size_t dh = d / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
-  const std::size_t first = mask.left < length ? mask.left : length;
-  for (std::size_t t = 0; t < first; ++t)  // queries before the first key: no key at all
-    for (std::size_t j = 0; j < d; ++j) out[t * d + j] = 0.0f;
-  const std::size_t n = length - first;  // keys (and queries) from `first`
-  if (n == 0) return;
-  const std::size_t kp = (n + kKeys - 1) / kKeys * kKeys;
-  float* kt = scratch;                  // [dh, kp]: K^T of one head, zeros past n
-  float* p = kt + dh * kp;              // [4, kp]: the block's scores, then weights
-  float* context = p + kQueries * kp;   // [4, dh]
-  for (std::size_t h = 0; h < heads; ++h) {
-    const std::size_t offset = h * dh;
-    for (std::size_t s = 0; s < kp; ++s)
-      for (std::size_t j = 0; j < dh; ++j) kt[j * kp + s] = s < n ? k[(first + s) * d + offset + j] : 0.0f;
-    for (std::size_t t0 = 0; t0 < n; t0 += kQueries) {  // queries first + t0 .. first + t0 + 3
-      const std::size_t rows = n - t0 < kQueries ? n - t0 : kQueries, keys = t0 + rows;
-      for (std::size_t s0 = 0; s0 < keys; s0 += kKeys) {
-        float tile[kQueries][kKeys] = {};
-        for (std::size_t j = 0; j < dh; ++j)
-          for (std::size_t r = 0; r < rows; ++r) {
-            const float qj = q[(first + t0 + r) * d + offset + j];
-            for (std::size_t c = 0; c < kKeys; ++c) tile[r][c] += qj * kt[j * kp + s0 + c];
-          }
-        for (std::size_t r = 0; r < rows; ++r)
-          for (std::size_t c = 0; c < kKeys; ++c) p[r * kp + s0 + c] = tile[r][c] * scale;
-      }
-      for (std::size_t r = 0; r < rows; ++r) {
-        float* row = p + r * kp;
-        const std::size_t count = t0 + r + 1;  // causal: keys 0 .. t0 + r
-        if (mask.valid != nullptr)
-          for (std::size_t s = 0; s < count; ++s)
-            if (mask.valid[first + s] == 0) row[s] = -std::numeric_limits<float>::infinity();
-        softmax_row(row, count, row);
-        for (std::size_t j = 0; j < dh; ++j) context[r * dh + j] = 0.0f;
-        for (std::size_t s = 0; s < count; ++s) {  // only the row's own keys: none after the diagonal
-          const float w = row[s];
-          const float* value = v + (first + s) * d + offset;
-          for (std::size_t j = 0; j < dh; ++j) context[r * dh + j] += w * value[j];
-        }
-        for (std::size_t j = 0; j < dh; ++j) out[(first + t0 + r) * d + offset + j] = context[r * dh + j];
-      }
-    }
-  }
+  blocked_attention_driver<AttentionPolicy>(q, k, v, length, d, heads, mask, scratch, out);
 }
 
 }  // namespace chord::backends::scalar

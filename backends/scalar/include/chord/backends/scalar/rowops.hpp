@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "chord/ops/kernel_table.hpp"
@@ -17,34 +18,29 @@
 
 namespace chord::backends::scalar {
 
-// See QuantizeRowsFn. The steps are core/activations.hpp's, without the exception: a non-finite value
-// is reported by returning its row.
+// quantize_rows' passes, one value at a time: the shared driver's tails from the row's start.
+struct QuantizeRowsPolicy {
+  static std::int32_t max_magnitude_bits(const float* x, std::size_t k);
+  static std::int32_t quantize_row(const float* x, std::size_t k, float inv, std::int8_t* codes, std::size_t stride);
+};
+
+#define CHORD_QUANTIZE_ATTR
+#include "chord/ops/quantize_rows_driver-inl.hpp"
+#undef CHORD_QUANTIZE_ATTR
+
+inline std::int32_t QuantizeRowsPolicy::max_magnitude_bits(const float* x, std::size_t k) {
+  return tail_max_magnitude_bits<QuantizeRowsPolicy>(x, 0, k, 0);
+}
+inline std::int32_t QuantizeRowsPolicy::quantize_row(const float* x, std::size_t k, float inv, std::int8_t* codes,
+                                                     std::size_t stride) {
+  return quantize_tail<QuantizeRowsPolicy>(x, 0, k, inv, codes, stride);
+}
+
+// See QuantizeRowsFn: core/activations.hpp's steps, without the exception (a non-finite value is
+// reported by returning its row).
 inline std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
                                  std::size_t stride, float* scales, std::int32_t* sums) {
-  for (std::size_t r = 0; r < m; ++r) {
-    const float* xr = x + r * ldx;
-    std::int8_t* cr = codes + r * stride;
-    float max_abs = 0.0f;
-    for (std::size_t j = 0; j < k; ++j) {
-      if (!std::isfinite(xr[j])) return r;
-      max_abs = std::fmax(max_abs, std::fabs(xr[j]));
-    }
-    const float inv = 127.0f / max_abs;
-    std::int32_t sum = 0;
-    if (std::isfinite(inv)) {
-      for (std::size_t j = 0; j < k; ++j) {
-        const float q = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(xr[j] * inv)));
-        cr[j] = static_cast<std::int8_t>(q);
-        sum += static_cast<std::int32_t>(q);
-      }
-    } else {
-      for (std::size_t j = 0; j < k; ++j) cr[j] = 0;
-    }
-    for (std::size_t j = k; j < stride; ++j) cr[j] = 0;
-    scales[r] = std::isfinite(inv) ? max_abs / 127.0f : 0.0f;
-    sums[r] = sum;
-  }
-  return m;
+  return quantize_rows_driver<QuantizeRowsPolicy>(x, ldx, m, k, codes, stride, scales, sums);
 }
 
 // See LayerNormFn. fp32, two passes (mean, then squared deviations), as the SIMD kernels.

@@ -1,18 +1,16 @@
-// chord/backends/xsimd/attention.hpp: the xsimd backend's attention core (AttentionFn, AttentionRowFn in
-// chord/ops/kernel_table.hpp), one template per ISA tag, and with_row_kernels<Tag>(), which adds every
+// chord/backends/xsimd/attention.hpp: the xsimd backend's attention steps (AttentionFn, AttentionRowFn
+// in chord/ops/kernel_table.hpp), one template per ISA tag, and with_row_kernels<Tag>(), which adds every
 // row kernel of this backend (rowops.hpp, this file) to a table.
 //
-// One query row, per head h (columns off = h*dh .. off+dh-1):
-//   scores[s] = (q_h . k_h[s]) * (1 / sqrt dh)   s in [first, count), first = mask.left; masked: -inf
-//     (blocks of `lanes` keys: one accumulator register per key, their lane sums in one register;
-//      scalar tail for dh % lanes; a last, partial block repeats its last key)
-//   softmax_row<Tag> in place                     (rowops.hpp: fp32, xsimd exp)
-//   out_h = sum_s p[s] v_h[s]                     (vectorized over dh: up to 4 registers per pass
-//                                                  over the keys, even / odd keys in separate
-//                                                  accumulators, scalar tail)
-// The full causal sequence (attention<Tag>, at the end) runs blocks of 4 queries instead: outer-product
-// score tiles against K^T, softmax_row per query, P V tiles; a cached row agrees with it within
-// rounding. Keys before `first` are never read.
+// The driver (heads, masks, K^T packing, 4-query blocks: chord/ops/attention_driver-inl.hpp) is shared
+// with every backend; this file holds only the vector steps it calls, as AttentionPolicy<Tag>:
+//   head_scores     one query against keys in blocks of `lanes` keys: one accumulator register per
+//                   key, their lane sums in one register (sum_lanes_of); scalar tail for dh % lanes
+//   context_block   a cached row's P V over dh: up to 4 registers per pass over the keys, even / odd
+//                   keys in separate accumulators
+//   score_tile      4 queries x 2 registers of keys, outer products against K^T
+//   context_tile    4 queries x R registers of columns straight from V
+//   context_tail    the columns past the last whole register, as dot products over the keys
 #pragma once
 
 #include <cmath>
@@ -23,6 +21,7 @@
 
 #include "chord/backends/xsimd/common.hpp"
 #include "chord/backends/xsimd/rowops.hpp"
+#include "chord/ops/kernel_table.hpp"
 
 namespace chord::backends::xsimd {
 
@@ -62,14 +61,14 @@ inline row_detail::FloatBatch<Tag> sum_lanes_of(const row_detail::FloatBatch<Tag
 #endif
 }
 
-// scores[s] = (q_h . k_h[s]) * scale for s in [first, count), -inf for masked keys. q, k: the head's
+// scores[s] = (q_h . k_h[s]) * scale for s in [first, count) (the driver masks). q, k: the head's
 // columns (k: rows of stride d). Keys go in blocks of `lanes`: one accumulator register per key (over
 // the head's whole registers, 4 keys at a time so that 4 FMA chains share each load of q), then
 // sum_lanes_of sums the lanes of all of them at once into one register of dot products: a
 // horizontal sum per key would cost more than the key's multiplies.
 template <class Tag>
 inline void head_scores(const float* q, const float* k, std::size_t first, std::size_t count, std::size_t d,
-                        std::size_t dh, float scale, const std::uint8_t* valid, float* scores) {
+                        std::size_t dh, float scale, float* scores) {
   using B = row_detail::FloatBatch<Tag>;
   constexpr std::size_t kLanes = B::size;
   const std::size_t whole = dh / kLanes * kLanes;  // the head's columns in whole registers
@@ -107,9 +106,6 @@ inline void head_scores(const float* q, const float* k, std::size_t first, std::
       row_detail::store_partial<Tag>(dots, scores + s, keys);
     }
   }
-  if (valid != nullptr)
-    for (std::size_t s = first; s < count; ++s)
-      if (valid[s] == 0) scores[s] = -std::numeric_limits<float>::infinity();
 }
 
 // out[j0 .. j0 + R*lanes) = sum_{s in [first, count)} p[s] * v[s*d + j0 ..]   (v: the head's columns).
@@ -145,44 +141,6 @@ inline void context_block(const float* p, const float* v, std::size_t first, std
   for (int r = 0; r < R; ++r) (even[r] + odd[r]).store_unaligned(out + j0 + r * kLanes);
 }
 
-template <class Tag>
-inline void context(const float* p, const float* v, std::size_t first, std::size_t count, std::size_t d,
-                    std::size_t dh, float* out) {
-  constexpr std::size_t kLanes = row_detail::FloatBatch<Tag>::size;
-  std::size_t j = 0;
-  for (; j + 4 * kLanes <= dh; j += 4 * kLanes) context_block<Tag, 4>(p, v, first, count, d, j, out);
-  switch ((dh - j) / kLanes) {
-    case 3: context_block<Tag, 3>(p, v, first, count, d, j, out); break;
-    case 2: context_block<Tag, 2>(p, v, first, count, d, j, out); break;
-    case 1: context_block<Tag, 1>(p, v, first, count, d, j, out); break;
-    default: break;
-  }
-  j += (dh - j) / kLanes * kLanes;
-  for (; j < dh; ++j) {  // the columns past the last whole register
-    float sum = 0.0f;
-    for (std::size_t s = first; s < count; ++s) sum += p[s] * v[s * d + j];
-    out[j] = sum;
-  }
-}
-
-}  // namespace attention_detail
-
-// See AttentionRowFn. scores: >= count floats.
-template <class Tag>
-void attention_row(const float* q, const float* k, const float* v, std::size_t count, std::size_t d,
-                   std::size_t heads, KeyMask mask, float* scores, float* out) {
-  const std::size_t dh = d / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
-  const std::size_t first = mask.left < count ? mask.left : count;
-  for (std::size_t h = 0; h < heads; ++h) {
-    const std::size_t offset = h * dh;
-    attention_detail::head_scores<Tag>(q + offset, k + offset, first, count, d, dh, scale, mask.valid, scores);
-    softmax_row<Tag>(scores + first, count - first, scores + first);
-    attention_detail::context<Tag>(scores, v + offset, first, count, d, dh, out + offset);
-  }
-}
-
-namespace attention_detail {
 
 // Scores of 4 queries against 2 registers of keys: sc[r][s0 .. s0 + 2*lanes) = scale * q_r . K^T[:, s].
 // q_r: the head's columns of query r; kt: K^T of the head, [dh, kp] (column s = key s); sc: [4, kp].
@@ -287,77 +245,52 @@ inline void context_tail(const float* p, std::size_t kp, const float* vt, std::s
 
 }  // namespace attention_detail
 
-// See AttentionFn: query t against keys 0..t, in blocks of 4 queries (scratch:
-// attention_core_scratch_floats). Per head: K^T, and V^T of the columns past the head's whole
-// registers, are packed once; per block, the scores of its keys (score_tile), the masks (only the
-// diagonal tiles hold keys after a query), softmax_row per query, then P V: the whole registers of
-// columns straight from V (context_tile), the last columns as dot products over the keys (context_tail).
-// Within rounding of attention_row, not bit for bit: the sums run in other orders.
+// The vector steps the shared driver calls (chord/ops/attention_driver-inl.hpp).
+template <class Tag>
+struct AttentionPolicy {
+  static constexpr std::size_t lanes() { return row_detail::FloatBatch<Tag>::size; }
+  static constexpr int kMaxContextVectors = lanes() == 8 ? 2 : 4;  // AVX2: 16 registers
+  static void softmax_row(const float* x, std::size_t n, float* y) { xsimd::softmax_row<Tag>(x, n, y); }
+  static void head_scores(const float* q, const float* k, std::size_t first, std::size_t count, std::size_t d,
+                          std::size_t dh, float scale, float* scores) {
+    attention_detail::head_scores<Tag>(q, k, first, count, d, dh, scale, scores);
+  }
+  template <int R>
+  static void context_block(const float* p, const float* v, std::size_t first, std::size_t count, std::size_t d,
+                            std::size_t j0, float* out) {
+    attention_detail::context_block<Tag, R>(p, v, first, count, d, j0, out);
+  }
+  static void score_tile(const float* const* q, const float* kt, std::size_t kp, std::size_t dh, std::size_t s0,
+                         float scale, float* sc) {
+    attention_detail::score_tile<Tag>(q, kt, kp, dh, s0, scale, sc);
+  }
+  template <int R>
+  static void context_tile(const float* p, std::size_t kp, const float* vp, std::size_t ldv, std::size_t count,
+                           std::size_t j0, std::size_t dh, float* const* out) {
+    attention_detail::context_tile<Tag, R>(p, kp, vp, ldv, count, j0, dh, out);
+  }
+  static void context_tail(const float* p, std::size_t kp, const float* vt, std::size_t keys, std::size_t tail,
+                           std::size_t j0, float* const* out) {
+    attention_detail::context_tail<Tag>(p, kp, vt, keys, tail, j0, out);
+  }
+};
+
+#define CHORD_ATTENTION_ATTR
+#include "chord/ops/attention_driver-inl.hpp"
+#undef CHORD_ATTENTION_ATTR
+
+// See AttentionRowFn. scores: >= count floats.
+template <class Tag>
+void attention_row(const float* q, const float* k, const float* v, std::size_t count, std::size_t d,
+                   std::size_t heads, KeyMask mask, float* scores, float* out) {
+  attention_row_driver<AttentionPolicy<Tag>>(q, k, v, count, d, heads, mask, scores, out);
+}
+
+// See AttentionFn (scratch: attention_core_scratch_floats).
 template <class Tag>
 void attention(const float* q, const float* k, const float* v, std::size_t length, std::size_t d, std::size_t heads,
                KeyMask mask, float* scratch, float* out) {
-  using B = row_detail::FloatBatch<Tag>;
-  constexpr std::size_t kLanes = B::size, kMaxR = kLanes == 8 ? 2 : 4;  // AVX2: 16 registers
-  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
-  const std::size_t dh = d / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));  // as ref::detail::head_weights
-  const std::size_t first = mask.left < length ? mask.left : length;
-  for (std::size_t t = 0; t < first; ++t)  // queries before the first key: no key at all
-    for (std::size_t j = 0; j < d; ++j) out[t * d + j] = 0.0f;
-  const std::size_t n = length - first;  // keys (and queries) from `first`
-  if (n == 0) return;
-  const std::size_t kp = (n + 2 * kLanes - 1) / (2 * kLanes) * (2 * kLanes);
-  const std::size_t whole_cols = dh / kLanes * kLanes, tail = dh - whole_cols;  // tail < lanes
-  float* kt = scratch;           // [dh, kp]: K^T of the head, zeros past n
-  float* vt = kt + dh * kp;      // [tail, kp]: V^T of the head's last columns, zeros past n
-  float* p = vt + tail * kp;     // [4, kp]: the block's scores, then weights
-  for (std::size_t h = 0; h < heads; ++h) {
-    const std::size_t offset = h * dh;
-    for (std::size_t s = 0; s < n; ++s) {
-      const float* key = k + (first + s) * d + offset;
-      for (std::size_t j = 0; j < dh; ++j) kt[j * kp + s] = key[j];
-    }
-    for (std::size_t j = 0; j < dh; ++j)
-      for (std::size_t s = n; s < kp; ++s) kt[j * kp + s] = 0.0f;
-    const float* values = v + first * d + offset;  // rows of stride d
-    for (std::size_t c = 0; c < tail; ++c)
-      for (std::size_t s = 0; s < kp; ++s) vt[c * kp + s] = s < n ? values[s * d + whole_cols + c] : 0.0f;
-    for (std::size_t t0 = 0; t0 < n; t0 += 4) {  // queries first + t0 .. first + t0 + 3
-      const std::size_t rows = n - t0 < 4 ? n - t0 : 4, keys = t0 + rows;
-      const float* qr[4];
-      float* outr[4];
-      for (std::size_t r = 0; r < 4; ++r) {  // a partial block repeats its last query (computed, not stored)
-        qr[r] = q + (first + t0 + (r < rows ? r : rows - 1)) * d + offset;
-        outr[r] = r < rows ? out + (first + t0 + r) * d + offset : nullptr;
-      }
-      const std::size_t key_registers = (keys + kLanes - 1) / kLanes * kLanes;  // <= kp
-      for (std::size_t s0 = 0; s0 < keys; s0 += 2 * kLanes)
-        attention_detail::score_tile<Tag>(qr, kt, kp, dh, s0, scale, p);
-      for (std::size_t r = 0; r < 4; ++r) {
-        float* row = p + r * kp;
-        const std::size_t count = r < rows ? t0 + r + 1 : 0;  // causal: keys 0 .. t0 + r
-        if (mask.valid != nullptr)
-          for (std::size_t s = 0; s < count; ++s)
-            if (mask.valid[first + s] == 0) row[s] = kMinusInf;
-        // -inf up to a whole register: softmax_row then needs no partial loads, and exp(-inf) = 0 gives
-        // the same sums as its own padding.
-        const std::size_t whole = (count + kLanes - 1) / kLanes * kLanes;
-        for (std::size_t s = count; s < whole; ++s) row[s] = kMinusInf;
-        softmax_row<Tag>(row, whole, row);
-        for (std::size_t s = whole; s < key_registers; ++s) row[s] = 0.0f;  // context_tail reads them
-      }
-      std::size_t j = 0;
-      for (; j + kMaxR * kLanes <= whole_cols; j += kMaxR * kLanes)
-        attention_detail::context_tile<Tag, kMaxR>(p, kp, values, d, keys, j, dh, outr);
-      switch ((whole_cols - j) / kLanes) {
-        case 3: attention_detail::context_tile<Tag, 3>(p, kp, values, d, keys, j, dh, outr); break;
-        case 2: attention_detail::context_tile<Tag, 2>(p, kp, values, d, keys, j, dh, outr); break;
-        case 1: attention_detail::context_tile<Tag, 1>(p, kp, values, d, keys, j, dh, outr); break;
-        default: break;
-      }
-      if (tail != 0) attention_detail::context_tail<Tag>(p, kp, vt, key_registers, tail, whole_cols, outr);
-    }
-  }
+  blocked_attention_driver<AttentionPolicy<Tag>>(q, k, v, length, d, heads, mask, scratch, out);
 }
 
 // `table` with this backend's row kernels for Tag (quantize_rows, the fp32 row ops, attention).

@@ -195,38 +195,29 @@ inline FloatBatch<Tag> gelu(const FloatBatch<Tag>& x) {
 }
 
 #if defined(CHORD_XSIMD_AVX512_VNNI)
-// quantize_rows for AVX-512: the same steps per lane as the generic loop below, with the tail as one
-// masked register (masked lanes load 0 and give code 0), so no value goes one by one (std::nearbyint is
-// a library call at the baseline ISA) and the zeros from k to stride come with the tail's store.
-// A template on the tag like every ISA-compiled function here (common.hpp's ODR rule).
+// quantize_rows' passes for AVX-512: the same steps per lane as the generic policy below, with the tail
+// as one masked register (masked lanes load 0 and give code 0), so no value goes one by one
+// (std::nearbyint is a library call at the baseline ISA) and the zeros from k to stride come with the
+// tail's store. A template on the tag like every ISA-compiled function here (common.hpp's ODR rule).
 template <class Tag>
-std::size_t quantize_rows_avx512(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
-                                        std::int8_t* codes, std::size_t stride, float* scales, std::int32_t* sums) {
-  constexpr std::size_t kLanes = 16;
-  constexpr std::int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX's bits
-  const std::size_t whole = k / kLanes * kLanes, tail = k - whole;
-  const __mmask16 tail_mask = static_cast<__mmask16>((1u << tail) - 1u);
-  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
-  for (std::size_t r = 0; r < m; ++r) {
-    const float* xr = x + r * ldx;
-    std::int8_t* cr = codes + r * stride;
+struct QuantizeRowsAvx512 {
+  static constexpr std::size_t kLanes = 16;
+  static __mmask16 tail_mask(std::size_t k) { return static_cast<__mmask16>((1u << (k % kLanes)) - 1u); }
+
+  static std::int32_t max_magnitude_bits(const float* x, std::size_t k) {
+    const std::size_t whole = k / kLanes * kLanes;
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
     __m512i max_bits = _mm512_setzero_si512();
     for (std::size_t j = 0; j < whole; j += kLanes)
-      max_bits = _mm512_max_epi32(max_bits, _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(xr + j)), magnitude));
-    if (tail != 0)
-      max_bits = _mm512_max_epi32(max_bits,
-                                  _mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(tail_mask, xr + whole)), magnitude));
-    const std::int32_t largest = _mm512_reduce_max_epi32(max_bits);
-    if (largest > kMaxFinite) return r;
-    float max_abs;
-    std::memcpy(&max_abs, &largest, sizeof max_abs);
-    const float inv = 127.0f / max_abs;
-    if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
-      if (stride > 0) std::memset(cr, 0, stride);
-      scales[r] = 0.0f;
-      sums[r] = 0;
-      continue;
-    }
+      max_bits = _mm512_max_epi32(max_bits, _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(x + j)), magnitude));
+    if (whole < k)
+      max_bits = _mm512_max_epi32(
+          max_bits, _mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(tail_mask(k), x + whole)), magnitude));
+    return _mm512_reduce_max_epi32(max_bits);
+  }
+
+  static std::int32_t quantize_row(const float* x, std::size_t k, float inv, std::int8_t* codes, std::size_t stride) {
+    const std::size_t whole = k / kLanes * kLanes;
     // Clamping before rounding equals core's clamping after it: the bounds are integers.
     const __m512 scale = _mm512_set1_ps(inv), low = _mm512_set1_ps(-127.0f), high = _mm512_set1_ps(127.0f);
     const auto quantize = [&](__m512 v) {
@@ -235,92 +226,80 @@ std::size_t quantize_rows_avx512(const float* x, std::size_t ldx, std::size_t m,
     __m512i sum = _mm512_setzero_si512();
     std::size_t j = 0;
     for (; j < whole; j += kLanes) {
-      const __m512i q = quantize(_mm512_loadu_ps(xr + j));
+      const __m512i q = quantize(_mm512_loadu_ps(x + j));
       sum = _mm512_add_epi32(sum, q);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(cr + j), _mm512_cvtepi32_epi8(q));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + j), _mm512_cvtepi32_epi8(q));
     }
     std::size_t zeroed = k;  // codes written up to here
-    if (tail != 0) {
-      const __m512i q = quantize(_mm512_maskz_loadu_ps(tail_mask, xr + j));
+    if (whole < k) {
+      const __m512i q = quantize(_mm512_maskz_loadu_ps(tail_mask(k), x + j));
       sum = _mm512_add_epi32(sum, q);
       if (j + kLanes <= stride) {  // the whole register: codes, then zeros up to j + 16
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(cr + j), _mm512_cvtepi32_epi8(q));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + j), _mm512_cvtepi32_epi8(q));
         zeroed = j + kLanes;
       } else {
-        _mm512_mask_cvtepi32_storeu_epi8(cr + j, tail_mask, q);
+        _mm512_mask_cvtepi32_storeu_epi8(codes + j, tail_mask(k), q);
       }
     }
-    if (stride > zeroed) std::memset(cr + zeroed, 0, stride - zeroed);
-    scales[r] = max_abs / 127.0f;
-    sums[r] = _mm512_reduce_add_epi32(sum);
+    if (stride > zeroed) std::memset(codes + zeroed, 0, stride - zeroed);
+    return _mm512_reduce_add_epi32(sum);
   }
-  return m;
-}
+};
 #endif
+
+// quantize_rows' passes over whole registers (xsimd); the driver's one-by-one tails finish them.
+template <class Tag>
+struct QuantizeRowsPolicy {
+  using B = FloatBatch<Tag>;
+  using I = IntBatch<Tag>;
+  static constexpr std::size_t kLanes = B::size;
+
+  static std::int32_t max_magnitude_bits(const float* x, std::size_t k);
+  static std::int32_t quantize_row(const float* x, std::size_t k, float inv, std::int8_t* codes, std::size_t stride);
+};
+
+#define CHORD_QUANTIZE_ATTR
+#include "chord/ops/quantize_rows_driver-inl.hpp"
+#undef CHORD_QUANTIZE_ATTR
+
+template <class Tag>
+std::int32_t QuantizeRowsPolicy<Tag>::max_magnitude_bits(const float* x, std::size_t k) {
+  const I magnitude_mask(0x7fffffff);
+  I max_bits(0);
+  std::size_t j = 0;
+  for (; j + kLanes <= k; j += kLanes)
+    max_bits = ::xsimd::max(max_bits, ::xsimd::bitwise_cast<I>(B::load_unaligned(x + j)) & magnitude_mask);
+  return tail_max_magnitude_bits<QuantizeRowsPolicy>(x, j, k, reduce_max<Tag>(max_bits));
+}
+
+template <class Tag>
+std::int32_t QuantizeRowsPolicy<Tag>::quantize_row(const float* x, std::size_t k, float inv, std::int8_t* codes,
+                                                   std::size_t stride) {
+  // Clamping before rounding equals core's clamping after it: the bounds are integers.
+  const B scale(inv), low(-127.0f), high(127.0f);
+  I sum(0);
+  std::size_t j = 0;
+  for (; j + kLanes <= k; j += kLanes) {
+    const I q = round_to_int<Tag>(::xsimd::min(high, ::xsimd::max(low, B::load_unaligned(x + j) * scale)));
+    sum += q;
+    store_codes<Tag>(q, codes + j);
+  }
+  return reduce_add<Tag>(sum) + quantize_tail<QuantizeRowsPolicy>(x, j, k, inv, codes, stride);
+}
 
 }  // namespace row_detail
 
-// See QuantizeRowsFn. The largest |x| of a row is found as the largest integer of the sign-cleared
-// bit patterns: for finite floats that order is the order of magnitudes, and any pattern above
-// FLT_MAX's is an infinity or a NaN, so one integer max both finds the scale and detects bad input.
+// See QuantizeRowsFn (chord/ops/quantize_rows_driver-inl.hpp: the steps and their edges).
 template <class Tag>
 std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
                           std::size_t stride, float* scales, std::int32_t* sums) {
 #if defined(CHORD_XSIMD_AVX512_VNNI)
   if constexpr (std::is_same_v<Tag, isa::avx512_vnni>)
-    return row_detail::quantize_rows_avx512<Tag>(x, ldx, m, k, codes, stride, scales, sums);
+    return row_detail::quantize_rows_driver<row_detail::QuantizeRowsAvx512<Tag>>(x, ldx, m, k, codes, stride, scales,
+                                                                                 sums);
 #endif
-  using B = row_detail::FloatBatch<Tag>;
-  using I = row_detail::IntBatch<Tag>;
-  constexpr std::size_t kLanes = B::size;
-  constexpr std::int32_t kMaxFinite = 0x7f7fffff;  // FLT_MAX's bits
-  const I magnitude_mask(0x7fffffff);
-  for (std::size_t r = 0; r < m; ++r) {
-    const float* xr = x + r * ldx;
-    std::int8_t* cr = codes + r * stride;
-    I max_bits(0);
-    std::size_t j = 0;
-    for (; j + kLanes <= k; j += kLanes)
-      max_bits = ::xsimd::max(max_bits, ::xsimd::bitwise_cast<I>(B::load_unaligned(xr + j)) & magnitude_mask);
-    std::int32_t largest = row_detail::reduce_max<Tag>(max_bits);
-    for (; j < k; ++j) {  // the tail, one by one (cheaper than a padded register for a few values)
-      std::int32_t bits;
-      std::memcpy(&bits, xr + j, sizeof bits);
-      bits &= 0x7fffffff;
-      largest = bits > largest ? bits : largest;
-    }
-    if (largest > kMaxFinite) return r;
-    float max_abs;
-    std::memcpy(&max_abs, &largest, sizeof max_abs);
-    const float inv = 127.0f / max_abs;
-    if (!std::isfinite(inv)) {  // all zero, or too small to invert: codes 0, scale 0
-      if (stride > 0) std::memset(cr, 0, stride);
-      scales[r] = 0.0f;
-      sums[r] = 0;
-      continue;
-    }
-    // Clamping before rounding equals core's clamping after it: the bounds are integers.
-    const B scale(inv), low(-127.0f), high(127.0f);
-    I sum(0);
-    j = 0;
-    for (; j + kLanes <= k; j += kLanes) {
-      const I q = row_detail::round_to_int<Tag>(::xsimd::min(high, ::xsimd::max(low, B::load_unaligned(xr + j) * scale)));
-      sum += q;
-      row_detail::store_codes<Tag>(q, cr + j);
-    }
-    std::int32_t tail_sum = 0;
-    for (; j < k; ++j) {  // the same steps one value at a time: nearbyint rounds as the vector convert
-      float v = xr[j] * inv;
-      v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-      const std::int32_t q = static_cast<std::int32_t>(std::nearbyint(v));
-      cr[j] = static_cast<std::int8_t>(q);
-      tail_sum += q;
-    }
-    if (stride > k) std::memset(cr + k, 0, stride - k);
-    scales[r] = max_abs / 127.0f;
-    sums[r] = row_detail::reduce_add<Tag>(sum) + tail_sum;
-  }
-  return m;
+  return row_detail::quantize_rows_driver<row_detail::QuantizeRowsPolicy<Tag>>(x, ldx, m, k, codes, stride, scales,
+                                                                               sums);
 }
 
 // See LayerNormFn: fp32, two passes (sum, then squared deviations from the mean), two accumulators.
