@@ -19,7 +19,8 @@
 #endif
 
 #include "chord/backends/highway/attention-inl.hpp"
-#include "chord/backends/highway/gemm-inl.hpp"
+#include "chord/backends/highway/gemm_f32-inl.hpp"
+#include "chord/backends/highway/gemm_s8-inl.hpp"
 #include "chord/backends/highway/rowops-inl.hpp"
 #include "chord/ops/isa.hpp"
 #include "chord/ops/kernel_table.hpp"
@@ -40,7 +41,7 @@ inline constexpr Isa kTableIsa = Isa::neon;
 inline constexpr Isa kTableIsa = Isa::sve;
 #endif
 
-// The gemms (gemm-inl.hpp), quantize_rows and the fp32 row ops (rowops-inl.hpp), attention
+// The gemms (gemm_s8-inl.hpp, gemm_f32-inl.hpp), quantize_rows and the fp32 row ops (rowops-inl.hpp), attention
 // (attention-inl.hpp). Built in a constexpr function: addresses only, nothing runs.
 constexpr KernelTable MakeKernelTable() {
   KernelTable table;
