@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "chord/nn/random.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 
 using namespace chord;
 using namespace chord::personalize;

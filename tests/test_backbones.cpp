@@ -34,7 +34,7 @@
 #include "chord/personalize/cloud.hpp"
 #include "chord/personalize/device.hpp"
 #include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/personalize/sasrec_backbone.hpp"
 #include "chord/personalize/trainer.hpp"
 

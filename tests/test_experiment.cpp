@@ -24,7 +24,7 @@
 #include "chord/personalize/experiment.hpp"
 #include "chord/personalize/experiment_json.hpp"
 #include "chord/personalize/finetune.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 #include "planted_backbone.hpp"
 #include "test_helpers.hpp"
 

@@ -38,7 +38,7 @@
 #include "chord/personalize/hypernetwork.hpp"
 #include "chord/personalize/importance.hpp"
 #include "chord/personalize/layers.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/personalize/relaxation.hpp"
 #include "chord/personalize/trainer.hpp"
 #include "planted_backbone.hpp"

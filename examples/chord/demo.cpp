@@ -41,7 +41,7 @@
 #include "chord/personalize/device.hpp"
 #include "chord/personalize/experiment.hpp"
 #include "chord/personalize/hypernet_file.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/personalize/trainer.hpp"
 
 namespace chord::cli {

@@ -11,7 +11,7 @@
 #include "chord/data/split.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/device.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 
 namespace chord::cli {
 
@@ -29,17 +29,17 @@ int run_profile(const ProfileArgs& a) {
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::int32_t user = checked_user(split, a.user);
   const personalize::DeviceModel device(loaded);
-  personalize::ProfileMessage message;
+  ProfileMessage message;
   message.fingerprint = device.fingerprint();
   message.budget = a.budget;
   message.palette = parse_palette(a.palette);
   // the training items: what the hypernetworks were trained with (the adapters' profile)
   message.profile = device.profile(user, split.train[std::size_t(user)]);
-  personalize::save_profile(a.out, message);
+  save_profile(a.out, message);
   std::printf("user %d: profile of %zu values from %zu items, budget %.2f bits, palette %s, model %s\n", user,
               message.profile.size(), split.train[std::size_t(user)].size(), double(a.budget), a.palette.c_str(),
               bytes::hex64(message.fingerprint).c_str());
-  std::printf("saved %s (%zu bytes)\n", a.out.c_str(), personalize::profile_message_size(message.profile.size()));
+  std::printf("saved %s (%zu bytes)\n", a.out.c_str(), profile_message_size(message.profile.size()));
   return 0;
 }
 

@@ -12,7 +12,7 @@
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/cloud.hpp"
 #include "chord/personalize/layers.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 
 namespace chord::cli {
 
@@ -30,8 +30,8 @@ int run_strategy(const StrategyArgs& a) {
   const personalize::QuantizationCache cache(layers);
   const personalize::CloudPersonalizer cloud(*nets, cache, fingerprint);
   const std::vector<std::uint8_t> request = read_file(a.profile);
-  const personalize::ProfileMessage message =
-      personalize::decode_profile(request.data(), request.size(), cloud.expectation(), a.profile);
+  const ProfileMessage message =
+      decode_profile(request.data(), request.size(), cloud.expectation(), a.profile);
   const StrategyPacket packet = cloud.respond(message);
   const std::vector<std::uint8_t> answer = encode_strategy(packet);
   write_file_atomic(a.out, answer.data(), answer.size());

@@ -13,8 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "chord/core/checksum.hpp"
 #include "chord/core/error.hpp"
 #include "chord/core/precision.hpp"
 
@@ -48,6 +50,29 @@ struct LayerShape {
   std::uint32_t fan_in = 0;  // weights per channel
 };
 
+// Names a model by its architecture and its personalized layers (name, channels, fan-in), so that a
+// strategy computed for another model, or another version of this one, is refused. Every piece is
+// hashed with its length first, so ("ab", "c") and ("a", "bc") differ; numbers are hashed as
+// little-endian bytes, so cloud and device agree whatever their byte order.
+inline std::uint64_t model_fingerprint(const std::vector<LayerShape>& layers, std::string_view architecture) {
+  auto add_u64 = [](std::uint64_t value, std::uint64_t hash) {
+    std::uint8_t bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = std::uint8_t(value >> (8 * i));
+    return fnv1a64(bytes, sizeof(bytes), hash);
+  };
+  std::uint64_t hash = kFnv1a64Basis;
+  hash = add_u64(architecture.size(), hash);
+  hash = fnv1a64(architecture, hash);
+  hash = add_u64(layers.size(), hash);
+  for (const LayerShape& layer : layers) {
+    hash = add_u64(layer.name.size(), hash);
+    hash = fnv1a64(layer.name, hash);
+    hash = add_u64(layer.channels, hash);
+    hash = add_u64(layer.fan_in, hash);
+  }
+  return hash;
+}
+
 // levels[l][c] in 0..3 for layer l, channel c.
 struct Strategy {
   std::vector<std::vector<std::uint8_t>> levels;
@@ -73,6 +98,16 @@ inline std::vector<std::uint8_t> decode_levels(const std::vector<std::uint8_t>& 
     CHORD_CHECK(levels[c] < kLevels, "decode_levels: channel ", c, " has level ", int(levels[c]));
     bits[c] = palette[levels[c]];
   }
+  return bits;
+}
+
+// Device side: the bit-width of every channel, decoded with the device's own palette (which may differ
+// from the cloud's: {2, 2, 4, 8} keeps every channel, {0, 2, 4, 4} caps memory). bits[layer][channel].
+inline std::vector<std::vector<std::uint8_t>> strategy_bits(const Strategy& strategy, const Palette& device_palette) {
+  check_palette(device_palette, "strategy_bits");
+  std::vector<std::vector<std::uint8_t>> bits;
+  bits.reserve(strategy.levels.size());
+  for (const auto& layer : strategy.levels) bits.push_back(decode_levels(layer, device_palette));
   return bits;
 }
 

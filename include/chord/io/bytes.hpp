@@ -1,7 +1,7 @@
 // chord/io/bytes.hpp: little-endian field writers and a strict, bounds-checked field reader.
 //
 // Shared by the small binary messages of the library (io/strategy_packet.hpp, the cloud's answer;
-// personalize/profile_message.hpp, the device's request). Both are little-endian whatever the host,
+// io/profile_message.hpp, the device's request). Both are little-endian whatever the host,
 // and both report every problem as a chord::Error of one form:
 //   <kind> '<source>': byte <offset> (<field>): <what is wrong>
 // so that a device log says which message, which byte and which field, without a hex dump.
@@ -103,6 +103,7 @@ class Reader {
   std::size_t offset() const { return offset_; }
   std::size_t size() const { return size_; }
   std::size_t left() const { return size_ - offset_; }
+  const std::string& noun() const { return noun_; }  // "packet", "message"
 
  private:
   const std::uint8_t* data_;

@@ -10,7 +10,7 @@
 //   0             4             magic "CHRS"
 //   4             2             version u16 = 1
 //   6             2             reserved u16 = 0
-//   8             8             model fingerprint u64 (model_fingerprint below)
+//   8             8             model fingerprint u64 (core/strategy.hpp model_fingerprint)
 //   16            4             budget f32: average bits per weight the cloud aimed at, finite, in [0, 8]
 //   20            4             palette u8[4]: the cloud's palette (non-decreasing, widths from {0, 2, 4, 8})
 //   24            4             layer count L u32
@@ -20,7 +20,8 @@
 //                               the last byte are zero
 //   ...           4             CRC-32 u32 of all preceding bytes (core/checksum.hpp)
 //
-// The decoder is strict: every problem is a chord::Error of the form
+// Bytes 0..24 and the checksum are the envelope both wire formats share (io/envelope.hpp: written, read
+// and judged there). The decoder is strict: every problem is a chord::Error of the form
 //   strategy packet '<source>': byte <offset> (<field>): <what is wrong>
 #pragma once
 
@@ -33,19 +34,17 @@
 #include <string_view>
 #include <vector>
 
-#include "chord/core/checksum.hpp"
 #include "chord/core/error.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/io/atomic_file.hpp"
 #include "chord/io/bytes.hpp"
+#include "chord/io/envelope.hpp"
 
 namespace chord {
 
-inline constexpr char kStrategyMagic[4] = {'C', 'H', 'R', 'S'};
-inline constexpr std::uint16_t kStrategyVersion = 1;
-inline constexpr std::size_t kStrategyHeaderBytes = 28;  // magic .. layer count, before the channel table
-inline constexpr std::size_t kStrategyChecksumBytes = 4;
-inline constexpr float kMaxStrategyBudget = 8.0f;  // the widest weight width
+inline constexpr EnvelopeFormat kStrategyFormat = {{'C', 'H', 'R', 'S'}, 1, "strategy packet"};
+inline constexpr std::size_t kStrategyHeaderBytes = kEnvelopeHeaderBytes + 4;  // the envelope + layer count
+inline constexpr float kMaxStrategyBudget = kMaxEnvelopeBudget;
 
 // What the cloud sends: which model, what it aimed at, its palette, and one level per channel.
 struct StrategyPacket {
@@ -61,39 +60,10 @@ struct PacketExpectation {
   std::vector<LayerShape> layers;
 };
 
-// Names a model by its architecture and its personalized layers (name, channels, fan-in), so that a
-// strategy computed for another model, or another version of this one, is refused. Every piece is
-// hashed with its length first, so ("ab", "c") and ("a", "bc") differ; numbers are hashed as
-// little-endian bytes, so cloud and device agree whatever their byte order.
-inline std::uint64_t model_fingerprint(const std::vector<LayerShape>& layers, std::string_view architecture) {
-  auto add_u64 = [](std::uint64_t value, std::uint64_t hash) {
-    std::uint8_t bytes[8];
-    for (int i = 0; i < 8; ++i) bytes[i] = std::uint8_t(value >> (8 * i));
-    return fnv1a64(bytes, sizeof(bytes), hash);
-  };
-  std::uint64_t hash = kFnv1a64Basis;
-  hash = add_u64(architecture.size(), hash);
-  hash = fnv1a64(architecture, hash);
-  hash = add_u64(layers.size(), hash);
-  for (const LayerShape& layer : layers) {
-    hash = add_u64(layer.name.size(), hash);
-    hash = fnv1a64(layer.name, hash);
-    hash = add_u64(layer.channels, hash);
-    hash = add_u64(layer.fan_in, hash);
-  }
-  return hash;
-}
-
 namespace detail {
 
-inline bool is_valid_budget(float budget) {
-  return std::isfinite(budget) && budget >= 0.0f && budget <= kMaxStrategyBudget;
-}
-
 inline void check_packet_contents(const StrategyPacket& packet, const std::string& where) {
-  check_palette(packet.palette, where);
-  CHORD_CHECK(is_valid_budget(packet.budget), where, ": budget ", packet.budget,
-              " bits per weight is not a finite number in [0, ", kMaxStrategyBudget, "]");
+  check_envelope({packet.fingerprint, packet.budget, packet.palette}, where);
   const auto& levels = packet.strategy.levels;
   CHORD_CHECK(levels.size() <= std::numeric_limits<std::uint32_t>::max(), where, ": ", levels.size(),
               " layers do not fit the u32 layer count");
@@ -112,7 +82,7 @@ inline void check_packet_contents(const StrategyPacket& packet, const std::strin
 inline std::size_t strategy_packet_size(const Strategy& strategy) {
   std::size_t channels = 0;
   for (const auto& layer : strategy.levels) channels += layer.size();
-  return kStrategyHeaderBytes + 4 * strategy.levels.size() + (channels + 3) / 4 + kStrategyChecksumBytes;
+  return kStrategyHeaderBytes + 4 * strategy.levels.size() + (channels + 3) / 4 + kEnvelopeChecksumBytes;
 }
 
 // Serializes a packet. Validates what it writes: levels 0..3, a valid palette, a finite budget in [0, 8].
@@ -122,13 +92,7 @@ inline std::vector<std::uint8_t> encode_strategy(const StrategyPacket& packet) {
 
   std::vector<std::uint8_t> out;
   out.reserve(strategy_packet_size(packet.strategy));
-  // Byte by byte: GCC 12 at -O3 misreads a 4-byte range insert after reserve() as an overflow.
-  for (char c : kStrategyMagic) out.push_back(std::uint8_t(c));
-  bytes::put_u16(out, kStrategyVersion);
-  bytes::put_u16(out, 0);  // reserved
-  bytes::put_u64(out, packet.fingerprint);
-  bytes::put_u32(out, bytes::float_bits(packet.budget));
-  for (std::uint8_t width : packet.palette) out.push_back(width);
+  put_envelope_header(out, kStrategyFormat, {packet.fingerprint, packet.budget, packet.palette});
   bytes::put_u32(out, std::uint32_t(levels.size()));
   for (const auto& layer : levels) bytes::put_u32(out, std::uint32_t(layer.size()));
 
@@ -140,8 +104,7 @@ inline std::vector<std::uint8_t> encode_strategy(const StrategyPacket& packet) {
       out.back() = std::uint8_t(out.back() | (level << (2 * (i % 4))));
       ++i;
     }
-
-  bytes::put_u32(out, crc32(out.data(), out.size()));
+  put_envelope_checksum(out);
   return out;
 }
 
@@ -169,23 +132,7 @@ inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size
   bytes::Reader in(data, size, "strategy packet", source);
 
   // --- 1. framing -------------------------------------------------------------------------------
-  const std::uint8_t* magic = in.take(4, "magic");
-  if (std::memcmp(magic, kStrategyMagic, 4) != 0)
-    in.fail(0, "magic", "bad magic: expected \"CHRS\", found bytes ", bytes::hex_bytes(magic, 4),
-            " (not a strategy packet)");
-  const std::size_t version_at = in.offset();
-  const auto version = std::uint16_t(in.read_le(2, "version"));
-  if (version != kStrategyVersion)
-    in.fail(version_at, "version", "unsupported version ", version, " (this reader understands version ",
-            kStrategyVersion, ")");
-  const std::size_t reserved_at = in.offset();
-  const auto reserved = std::uint16_t(in.read_le(2, "reserved"));
-  const std::size_t fingerprint_at = in.offset();
-  const std::uint64_t fingerprint = in.read_le(8, "model fingerprint");
-  const std::size_t budget_at = in.offset();
-  const float budget = bytes::bits_float(std::uint32_t(in.read_le(4, "budget")));
-  const std::size_t palette_at = in.offset();
-  const std::uint8_t* palette_bytes = in.take(4, "palette");
+  const EnvelopeHeader header = read_envelope_header(in, kStrategyFormat);
   const std::size_t layer_count_at = in.offset();
   const auto layer_count = std::uint32_t(in.read_le(4, "layer count"));
 
@@ -208,24 +155,12 @@ inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size
     in.fail(levels_at, "levels", "truncated: ", total_channels, " channels need ", level_bytes,
             " bytes of levels, the packet has ", in.size() - in.offset(), " left (packet size ", in.size(), ")");
   const std::uint8_t* packed_levels = in.take(std::size_t(level_bytes), "levels");
-  const std::size_t checksum_at = in.offset();
-  const auto stored_crc = std::uint32_t(in.read_le(4, "checksum"));
-  if (in.offset() != in.size())
-    in.fail(in.offset(), "end", in.size() - in.offset(), " trailing bytes after the checksum (a packet of ",
-            layer_count, " layers and ", total_channels, " channels is ", in.offset(), " bytes)");
-
   // --- 2. checksum ------------------------------------------------------------------------------
-  const std::uint32_t computed_crc = crc32(data, checksum_at);
-  if (stored_crc != computed_crc)
-    in.fail(checksum_at, "checksum", "checksum mismatch: stored ", bytes::hex32(stored_crc), ", computed ",
-            bytes::hex32(computed_crc), " (the packet is corrupted)");
+  read_envelope_checksum(in, data, "a packet of ", layer_count, " layers and ", total_channels, " channels");
 
   // --- 3. contents ------------------------------------------------------------------------------
-  if (reserved != 0)
-    in.fail(reserved_at, "reserved", "reserved field is ", reserved, ", must be 0 in version ", kStrategyVersion);
-  if (fingerprint != expect.fingerprint)
-    in.fail(fingerprint_at, "model fingerprint", "strategy is for model ", bytes::hex64(fingerprint),
-            ", this model is ", bytes::hex64(expect.fingerprint));
+  const Envelope envelope = check_envelope_header(in, header, kStrategyFormat.version, expect.fingerprint,
+                                                  "strategy is for model ", ", this model is ");
   if (layer_count != expect.layers.size())
     in.fail(layer_count_at, "layer count", "layer count mismatch: the packet has ", layer_count,
             " layers, this model has ", expect.layers.size());
@@ -236,16 +171,7 @@ inline StrategyPacket decode_strategy(const std::uint8_t* data, std::size_t size
               channels[l], " channels, this model has ", expect.layers[l].channels);
 
   StrategyPacket packet;
-  packet.fingerprint = fingerprint;
-  std::memcpy(packet.palette.data(), palette_bytes, kLevels);
-  if (!is_valid_palette(packet.palette))
-    in.fail(palette_at, "palette", "palette {", int(packet.palette[0]), ", ", int(packet.palette[1]), ", ",
-            int(packet.palette[2]), ", ", int(packet.palette[3]),
-            "} is invalid: it must be a non-decreasing list of widths from {0, 2, 4, 8}");
-  if (!detail::is_valid_budget(budget))
-    in.fail(budget_at, "budget", "budget ", budget, " bits per weight is not a finite number in [0, ",
-            kMaxStrategyBudget, "]");
-  packet.budget = budget;
+  packet.fingerprint = envelope.fingerprint, packet.budget = envelope.budget, packet.palette = envelope.palette;
 
   const std::size_t used_in_last = std::size_t(total_channels % 4);
   if (used_in_last != 0) {
@@ -289,16 +215,6 @@ inline void save_strategy(const std::string& path, const StrategyPacket& packet)
 inline StrategyPacket load_strategy(const std::string& path, const PacketExpectation& expect) {
   const std::vector<std::uint8_t> bytes = read_file(path);
   return decode_strategy(bytes.data(), bytes.size(), expect, path);
-}
-
-// Device side: the bit-width of every channel, decoded with the device's own palette (which may differ
-// from the cloud's: {2, 2, 4, 8} keeps every channel, {0, 2, 4, 4} caps memory). bits[layer][channel].
-inline std::vector<std::vector<std::uint8_t>> strategy_bits(const Strategy& strategy, const Palette& device_palette) {
-  check_palette(device_palette, "strategy_bits");
-  std::vector<std::vector<std::uint8_t>> bits;
-  bits.reserve(strategy.levels.size());
-  for (const auto& layer : strategy.levels) bits.push_back(decode_levels(layer, device_palette));
-  return bits;
 }
 
 }  // namespace chord

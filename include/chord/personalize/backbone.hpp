@@ -23,7 +23,7 @@
 //                 Thread safety: called concurrently from several threads, each with its own workspace
 //                 (make_workspace()); shared state must be read-only.
 //   architecture() a short name ("sasrec", "caser") hashed into the model fingerprint
-//                 (io/strategy_packet.hpp model_fingerprint) with the layer shapes: the device computes the
+//                 (core/strategy.hpp model_fingerprint) with the layer shapes: the device computes the
 //                 same fingerprint from the same names and shapes, so strategies and profiles of another
 //                 model are refused.
 #pragma once
@@ -71,7 +71,7 @@ class PersonalizableBackbone {
                                        const std::vector<float*>* dw_eff, Workspace& ws) const = 0;
 };
 
-// The fingerprint a device running this backbone computes (io/strategy_packet.hpp).
+// The fingerprint a device running this backbone computes (core/strategy.hpp model_fingerprint).
 inline std::uint64_t backbone_fingerprint(const PersonalizableBackbone& backbone) {
   return model_fingerprint(layer_shapes(backbone.layers()), backbone.architecture());
 }

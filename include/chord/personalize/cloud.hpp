@@ -24,7 +24,7 @@
 #include "chord/personalize/hypernetwork.hpp"
 #include "chord/personalize/importance.hpp"
 #include "chord/personalize/layers.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 
 namespace chord::personalize {
 

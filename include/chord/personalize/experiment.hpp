@@ -43,7 +43,7 @@
 #include "chord/personalize/finetune.hpp"
 #include "chord/personalize/hypernetwork.hpp"
 #include "chord/personalize/layers.hpp"
-#include "chord/personalize/profile_message.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/personalize/trainer.hpp"
 
 namespace chord::personalize {

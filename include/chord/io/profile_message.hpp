@@ -1,4 +1,4 @@
-// chord/personalize/profile_message.hpp: the profile message, what the device sends the cloud.
+// chord/io/profile_message.hpp: the profile message, what the device sends the cloud.
 //
 // The device encodes its user's recent interactions into a profile vector u with the frozen backbone
 // (docs/design.md#chord-profile) and asks for a strategy: it sends u, the average bits per weight it can afford and
@@ -11,7 +11,7 @@
 //   0        4      magic "CHRP"
 //   4        2      version u16 = 1
 //   6        2      reserved u16 = 0
-//   8        8      model fingerprint u64 (io/strategy_packet.hpp model_fingerprint): the backbone the
+//   8        8      model fingerprint u64 (core/strategy.hpp model_fingerprint): the backbone the
 //                   profile was computed with; the cloud refuses a profile of another model
 //   16       4      budget f32: average bits per weight the device can afford, finite, in [0, 8]
 //   20       4      palette u8[4]: the device's palette (non-decreasing, widths from {0, 2, 4, 8})
@@ -19,9 +19,10 @@
 //   28       4 d    profile f32[d], every value finite
 //   28 + 4d  4      CRC-32 u32 of all preceding bytes (core/checksum.hpp)
 //
-// The decoder is strict in the order of decode_strategy (framing, then checksum, then contents), so
-// that every single-byte corruption and every truncation is rejected, and a corrupted byte is reported
-// as corruption rather than as a misleading field error. Every problem is a chord::Error of the form
+// Bytes 0..24 and the checksum are the envelope both wire formats share (io/envelope.hpp). The decoder
+// is strict in the envelope's order (framing, then checksum, then contents), so that every single-byte
+// corruption and every truncation is rejected, and a corrupted byte is reported as corruption rather
+// than as a misleading field error. Every problem is a chord::Error of the form
 //   profile message '<source>': byte <offset> (<field>): <what is wrong>
 #pragma once
 
@@ -32,18 +33,16 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/checksum.hpp"
 #include "chord/core/error.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/io/atomic_file.hpp"
 #include "chord/io/bytes.hpp"
-#include "chord/io/strategy_packet.hpp"
+#include "chord/io/envelope.hpp"
 
-namespace chord::personalize {
+namespace chord {
 
-inline constexpr char kProfileMagic[4] = {'C', 'H', 'R', 'P'};
-inline constexpr std::uint16_t kProfileVersion = 1;
-inline constexpr std::size_t kProfileHeaderBytes = 28;  // magic .. profile dimension
+inline constexpr EnvelopeFormat kProfileFormat = {{'C', 'H', 'R', 'P'}, 1, "profile message"};
+inline constexpr std::size_t kProfileHeaderBytes = kEnvelopeHeaderBytes + 4;  // the envelope + dimension
 // A profile is a hidden state (d = 50..512 in the models): 1 << 20 floats is far beyond any real one
 // and keeps a corrupted dimension from asking for gigabytes before the bounds check.
 inline constexpr std::uint32_t kMaxProfileDim = 1u << 20;
@@ -62,13 +61,11 @@ struct ProfileExpectation {
 };
 
 inline std::size_t profile_message_size(std::size_t profile_dim) {
-  return kProfileHeaderBytes + 4 * profile_dim + 4;
+  return kProfileHeaderBytes + 4 * profile_dim + kEnvelopeChecksumBytes;
 }
 
 inline std::vector<std::uint8_t> encode_profile(const ProfileMessage& message) {
-  check_palette(message.palette, "encode_profile");
-  CHORD_CHECK(std::isfinite(message.budget) && message.budget >= 0.0f && message.budget <= kMaxStrategyBudget,
-              "encode_profile: budget ", message.budget, " bits per weight is not a finite number in [0, 8]");
+  check_envelope({message.fingerprint, message.budget, message.palette}, "encode_profile");
   CHORD_CHECK(message.profile.size() <= kMaxProfileDim, "encode_profile: profile of ", message.profile.size(),
               " values exceeds the limit of ", kMaxProfileDim);
   for (std::size_t i = 0; i < message.profile.size(); ++i)
@@ -76,15 +73,10 @@ inline std::vector<std::uint8_t> encode_profile(const ProfileMessage& message) {
                 message.profile[i], ")");
   std::vector<std::uint8_t> out;
   out.reserve(profile_message_size(message.profile.size()));
-  for (char c : kProfileMagic) out.push_back(std::uint8_t(c));
-  bytes::put_u16(out, kProfileVersion);
-  bytes::put_u16(out, 0);  // reserved
-  bytes::put_u64(out, message.fingerprint);
-  bytes::put_f32(out, message.budget);
-  for (std::uint8_t width : message.palette) out.push_back(width);
+  put_envelope_header(out, kProfileFormat, {message.fingerprint, message.budget, message.palette});
   bytes::put_u32(out, std::uint32_t(message.profile.size()));
   for (float v : message.profile) bytes::put_f32(out, v);
-  bytes::put_u32(out, crc32(out.data(), out.size()));
+  put_envelope_checksum(out);
   return out;
 }
 
@@ -94,24 +86,8 @@ inline ProfileMessage decode_profile(const std::uint8_t* data, std::size_t size,
   CHORD_CHECK(data != nullptr || size == 0, "profile message '", source, "': null data");
   bytes::Reader in(data, size, "profile message", source);
 
-  // --- 1. framing: magic, version, dimension, values, checksum, nothing after it -----------------
-  const std::uint8_t* magic = in.take(4, "magic");
-  if (std::memcmp(magic, kProfileMagic, 4) != 0)
-    in.fail(0, "magic", "bad magic: expected \"CHRP\", found bytes ", bytes::hex_bytes(magic, 4),
-            " (not a profile message)");
-  const std::size_t version_at = in.offset();
-  const auto version = std::uint16_t(in.read_le(2, "version"));
-  if (version != kProfileVersion)
-    in.fail(version_at, "version", "unsupported version ", version, " (this reader understands version ",
-            kProfileVersion, ")");
-  const std::size_t reserved_at = in.offset();
-  const auto reserved = std::uint16_t(in.read_le(2, "reserved"));
-  const std::size_t fingerprint_at = in.offset();
-  const std::uint64_t fingerprint = in.read_le(8, "model fingerprint");
-  const std::size_t budget_at = in.offset();
-  const float budget = in.read_f32("budget");
-  const std::size_t palette_at = in.offset();
-  const std::uint8_t* palette_bytes = in.take(4, "palette");
+  // --- 1. framing: the envelope's header, dimension, values ---------------------------------------
+  const EnvelopeHeader header = read_envelope_header(in, kProfileFormat);
   const std::size_t dim_at = in.offset();
   const auto dim = std::uint32_t(in.read_le(4, "profile dimension"));
   if (dim > kMaxProfileDim)
@@ -121,38 +97,18 @@ inline ProfileMessage decode_profile(const std::uint8_t* data, std::size_t size,
     in.fail(values_at, "profile", "truncated: ", dim, " values need ", 4 * std::size_t(dim),
             " bytes, the message has ", in.left(), " left (message size ", in.size(), ")");
   const std::uint8_t* values = in.take(4 * std::size_t(dim), "profile");
-  const std::size_t checksum_at = in.offset();
-  const auto stored_crc = std::uint32_t(in.read_le(4, "checksum"));
-  if (in.left() != 0)
-    in.fail(in.offset(), "end", in.left(), " trailing bytes after the checksum (a message of ", dim,
-            " profile values is ", in.offset(), " bytes)");
 
   // --- 2. checksum, before any field is interpreted ---------------------------------------------
-  const std::uint32_t computed_crc = crc32(data, checksum_at);
-  if (stored_crc != computed_crc)
-    in.fail(checksum_at, "checksum", "checksum mismatch: stored ", bytes::hex32(stored_crc), ", computed ",
-            bytes::hex32(computed_crc), " (the message is corrupted)");
+  read_envelope_checksum(in, data, "a message of ", dim, " profile values");
 
   // --- 3. contents -------------------------------------------------------------------------------
-  if (reserved != 0)
-    in.fail(reserved_at, "reserved", "reserved field is ", reserved, ", must be 0 in version ", kProfileVersion);
-  if (fingerprint != expect.fingerprint)
-    in.fail(fingerprint_at, "model fingerprint", "profile is for model ", bytes::hex64(fingerprint),
-            ", this cloud serves model ", bytes::hex64(expect.fingerprint));
+  const Envelope envelope = check_envelope_header(in, header, kProfileFormat.version, expect.fingerprint,
+                                                  "profile is for model ", ", this cloud serves model ");
   if (dim != expect.profile_dim)
     in.fail(dim_at, "profile dimension", "profile dimension mismatch: the message has ", dim,
             " values, the hypernetworks take ", expect.profile_dim);
   ProfileMessage message;
-  message.fingerprint = fingerprint;
-  std::memcpy(message.palette.data(), palette_bytes, kLevels);
-  if (!is_valid_palette(message.palette))
-    in.fail(palette_at, "palette", "palette {", int(message.palette[0]), ", ", int(message.palette[1]), ", ",
-            int(message.palette[2]), ", ", int(message.palette[3]),
-            "} is invalid: it must be a non-decreasing list of widths from {0, 2, 4, 8}");
-  if (!(std::isfinite(budget) && budget >= 0.0f && budget <= kMaxStrategyBudget))
-    in.fail(budget_at, "budget", "budget ", budget, " bits per weight is not a finite number in [0, ",
-            kMaxStrategyBudget, "]");
-  message.budget = budget;
+  message.fingerprint = envelope.fingerprint, message.budget = envelope.budget, message.palette = envelope.palette;
   message.profile.resize(dim);
   for (std::size_t i = 0; i < dim; ++i) {
     const std::uint8_t* p = values + 4 * i;
@@ -184,4 +140,4 @@ inline ProfileMessage load_profile(const std::string& path, const ProfileExpecta
   return decode_profile(message.data(), message.size(), expect, path);
 }
 
-}  // namespace chord::personalize
+}  // namespace chord
