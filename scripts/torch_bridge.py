@@ -190,6 +190,7 @@ def caser_metadata(c):
     for key in ("num_items", "num_users", "d", "L", "T", "nh", "nv", "negatives"):
         m["caser." + key] = str(c[key])
     m["caser.dropout"] = float_text(c["dropout"])
+    m["caser.variant"] = "caser-pytorch"  # a short window's padding id 0 reads the learned item row 0
     return m
 
 

@@ -141,13 +141,18 @@ TEST_CASE("SASRec: the whole training graph's gradient matches finite difference
 }
 
 TEST_CASE("Caser: the whole training graph's gradient matches finite differences", "[models][caser][grad]") {
-  CaserModel model(tiny_caser());
+  // chord's zero padding row, and caser_pytorch's learned one (item_emb row 0 read by padded windows)
+  CaserConfig config = tiny_caser();
+  config.learned_padding_row = GENERATE(false, true);
+  INFO("learned padding row " << config.learned_padding_row);
+  CaserModel model(config);
   model.init(4);
   nn::Rng rng(11);
-  // Larger embeddings than the init's N(0, 1/d), so the conv outputs sit away from ReLU's kink.
-  for (std::size_t i = 0; i < model.params().info(model.item_emb.weight).size; ++i)
+  // Larger embeddings than the init's N(0, 1/d), so the conv outputs sit away from ReLU's kink (the
+  // learned padding row stays as initialized: scaled, it leaves fc1's ReLU dead for the padded windows).
+  for (std::size_t i = std::size_t(config.d); i < model.params().info(model.item_emb.weight).size; ++i)
     model.params().value(model.item_emb.weight)[i] *= 6.0f;
-  model.item_emb.zero_padding_row(model.params());
+  if (!config.learned_padding_row) model.item_emb.zero_padding_row(model.params());
   CaserWorkspace ws;
   ws.resize(model.config(), 3);
   const std::int32_t in0[4] = {0, 2, 5, 7}, t0[2] = {8, 0}, n0[4] = {1, 3, 0, 0};
@@ -168,6 +173,10 @@ TEST_CASE("Caser: the whole training graph's gradient matches finite differences
   REQUIRE(counts.first == 5);
   REQUIRE(counts.second == 10);
   model.backward(model.params(), g, ws, false);
+  double padding_row_gradient = 0.0;
+  for (std::size_t j = 0; j < std::size_t(config.d); ++j)
+    padding_row_gradient += std::fabs(g.of(model.item_emb.weight)[j]);
+  REQUIRE((padding_row_gradient > 0.0) == config.learned_padding_row);
   const FdResult fd = finite_differences(model.params(), g, loss, 10, 6);
   INFO("error " << fd.error << " norm " << fd.norm << " over " << fd.checked);
   REQUIRE(fd.checked > 100);

@@ -212,8 +212,8 @@ for tag, zero_pad in (("caser", True), ("caser-padrow", False)):
     torch.save(caser.state_dict(), pth)
     chord_file = path(tag + ".safetensors")
     bridge("import", "--format", "caser-pytorch", "--state-dict", pth, "--out", chord_file)
-    # full windows (and longer), plus, for the zero padding row, short and length-1 ones
-    lengths = (9, cL, 2, 1) if zero_pad else (9, cL, 6)
+    # windows longer than L, full, short and of length 1 (padded: caser_pytorch's learned row 0, or zero)
+    lengths = (9, cL, 2, 1)
     histories = [(int(u), list(rng.integers(1, citems, n))) for u, n in zip(rng.integers(0, users, 4), lengths)]
 
     def caser_scores(m):

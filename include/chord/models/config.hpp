@@ -83,6 +83,10 @@ struct CaserConfig {
   std::int32_t nv = 4;  // vertical filters
   std::int32_t negatives = 3;  // per target, in training
   float dropout = 0.5f;
+  // The padding id 0 of a short window: chord's zero row (false), or, as caser_pytorch computes it, item
+  // embedding row 0 as a learned row like any other (true; nn.Embedding without padding_idx). Stored as
+  // metadata "caser.variant" = "caser-pytorch"; absent means chord's.
+  bool learned_padding_row = false;
 
   std::int32_t conv_features() const { return nv * d + L * nh; }  // fc1's fan-in
 
@@ -177,7 +181,7 @@ inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& whe
 }
 
 inline Metadata to_metadata(const CaserConfig& c) {
-  return {{"architecture", "caser"},
+  Metadata m = {{"architecture", "caser"},
           {"caser.num_items", std::to_string(c.num_items)},
           {"caser.num_users", std::to_string(c.num_users)},
           {"caser.d", std::to_string(c.d)},
@@ -187,6 +191,8 @@ inline Metadata to_metadata(const CaserConfig& c) {
           {"caser.nv", std::to_string(c.nv)},
           {"caser.negatives", std::to_string(c.negatives)},
           {"caser.dropout", detail::float_text(c.dropout)}};
+  if (c.learned_padding_row) m["caser.variant"] = "caser-pytorch";  // absent = chord
+  return m;
 }
 
 inline CaserConfig caser_config_from(const Metadata& m, const std::string& where) {
@@ -200,6 +206,12 @@ inline CaserConfig caser_config_from(const Metadata& m, const std::string& where
   c.nv = detail::meta_int(m, "caser.nv", where);
   c.negatives = detail::meta_int(m, "caser.negatives", where);
   c.dropout = detail::meta_float(m, "caser.dropout", where);
+  const auto variant = m.find("caser.variant");
+  if (variant != m.end()) {
+    CHORD_CHECK(variant->second == "caser-pytorch" || variant->second == "chord", where, ": metadata 'caser.variant' = '",
+                variant->second, "' is not a Caser variant (expected chord or caser-pytorch)");
+    c.learned_padding_row = variant->second == "caser-pytorch";
+  }
   try {
     c.validate();
   } catch (const Error& e) {
