@@ -2,8 +2,8 @@
 """The worked example of docs/interop.md on the PyTorch side: train a SASRec in SASRec.pytorch's
 arrangement and with its training recipe, and evaluate it under its own protocol.
 
-  interop_example.py train --data ml-1m.txt --variant legacy --epochs 5 --out model.pth
-  interop_example.py evaluate --data ml-1m.txt --variant legacy --state-dict model.pth
+  interop_example.py train --data ml-1m.txt --variant legacy [--maxlen 200] --epochs 5 --out model.pth
+  interop_example.py evaluate --data ml-1m.txt --variant legacy [--maxlen 200] --state-dict model.pth
 
 The model class is tests/interop/reference_models.py (written to match SASRec.pytorch's published
 classes: same state_dict, same forward). The recipe follows that project's defaults (batch 128, lr 1e-3,
@@ -64,15 +64,15 @@ def batch_rows(train, uids, n_items, L, rng):
     return [torch.tensor(x) for x in (seqs, poss, negs)]
 
 
-def build(n_items, variant, dropout):
-    return ref.SASRec(n_items, 50, 2, 1, 200, variant, dropout=dropout)
+def build(n_items, variant, dropout, maxlen):
+    return ref.SASRec(n_items, 50, 2, 1, maxlen, variant, dropout=dropout)
 
 
 def train_command(a):
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     train, valid, test, n_users, n_items = partition(a.data)
-    model = build(n_items, a.variant, 0.2)
+    model = build(n_items, a.variant, 0.2, a.maxlen)
     for name, p in model.named_parameters():  # SASRec.pytorch: xavier-normal where it can
         try:
             torch.nn.init.xavier_normal_(p.data)
@@ -90,7 +90,7 @@ def train_command(a):
         rng.shuffle(users)
         total = 0.0
         for b in range(0, len(users), 128):
-            seq, pos, neg = batch_rows(train, users[b:b + 128], n_items, 200, rng)
+            seq, pos, neg = batch_rows(train, users[b:b + 128], n_items, a.maxlen, rng)
             h = model.log2feats(seq)
             pl = (h * model.item_emb(pos)).sum(-1)
             nl = (h * model.item_emb(neg)).sum(-1)
@@ -106,7 +106,7 @@ def train_command(a):
 
 def evaluate_command(a):
     train, valid, test, n_users, n_items = partition(a.data)
-    model = build(n_items, a.variant, 0.0)
+    model = build(n_items, a.variant, 0.0, a.maxlen)
     model.load_state_dict(torch.load(a.state_dict), strict=True)
     model.eval()
     rng = np.random.default_rng(a.seed)
@@ -115,7 +115,7 @@ def evaluate_command(a):
         for u in range(1, n_users + 1):
             if len(train.get(u, [])) < 1 or len(test.get(u, [])) < 1:
                 continue
-            seq = torch.tensor([left_pad(train[u] + valid[u], 200)])
+            seq = torch.tensor([left_pad(train[u] + valid[u], a.maxlen)])
             rated = set(train[u]) | {valid[u][0], 0}
             items = [test[u][0]]
             while len(items) < 101:  # with replacement: a negative may repeat
@@ -140,6 +140,7 @@ def main():
         p.add_argument("--data", required=True)
         p.add_argument("--variant", required=True, choices=("legacy", "norm-first", "post-ln"))
         p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--maxlen", type=int, default=200)
         if name == "train":
             p.add_argument("--epochs", type=int, default=5)
             p.add_argument("--out", required=True)

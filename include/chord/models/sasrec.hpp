@@ -12,6 +12,9 @@
 // valid row (they are masked keys, and the reference multiplies them by 0 after every block), so this
 // graph runs each sequence on its n valid positions only: the same results, and an ML-1M epoch costs
 // the real lengths instead of 200 positions for everyone.
+// Graph variants (SasrecConfig::variant, config.hpp; docs/models.md): SASRec.pytorch's legacy, norm-first
+// and post-ln arrangements of the same parameters; those run the padded positions too (load() and
+// sasrec_history_rows give the rows), with the loss masked to the valid ones (ws.valid).
 // Parameter names follow PyTorch's state_dict style: "item_emb.weight", "blocks.0.attn.q.weight", ...
 #pragma once
 

@@ -4,10 +4,12 @@
 // quantizable layer as a runtime layer (fp32, W-A32 or W-A8; see runtime_layers.hpp). Layernorms,
 // softmax and the attention products stay fp32 (DESIGN section 5). Two shortcuts a device wants and the
 // training graph cannot take:
-//   - only the history's n <= max_len valid positions are computed (as in training);
+//   - only the history's n <= max_len valid positions are computed (as in training; chord's variant);
 //   - only the LAST position's hidden state is needed to score the next item, so the last block
 //     computes keys and values for every position but the query, attention, output projection and FFN
 //     for the last row only (about 1/5 of that block's work).
+// Every graph variant of config.hpp (SasrecConfig::variant) runs here; those that run the padded
+// positions compute max_len rows per history (sasrec_history_rows).
 // Scores: score(item) = h . item_emb[item], the shared (unscaled) item embedding.
 // With a kernel table (InferenceOptions::kernels; required by the quantized modes) layernorm, the
 // attention core / row and the activation quantizer run the table's SIMD kernels (ops/); without one
