@@ -308,7 +308,7 @@ def sasrec_from_torch(sd, variant, max_len, heads, dropout):
     t = collections.OrderedDict()
     t["item_emb.weight"], t["pos_emb.weight"] = item, pos[:L + 1]
     for b in range(blocks):
-        p, c = "blocks.%d." % b, {}
+        p = "blocks.%d." % b
         t[p + "ln_attn.weight"] = sd.take("attention_layernorms.%d.weight" % b, (d,))
         t[p + "ln_attn.bias"] = sd.take("attention_layernorms.%d.bias" % b, (d,))
         w = sd.take("attention_layers.%d.in_proj_weight" % b, (3 * d, d))
@@ -323,7 +323,6 @@ def sasrec_from_torch(sd, variant, max_len, heads, dropout):
         for conv, fc in (("conv1", "fc1"), ("conv2", "fc2")):  # Conv1d kernel [d, d, 1] = Linear [d, d]
             t[p + "ffn.%s.weight" % fc] = sd.take("forward_layers.%d.%s.weight" % (b, conv), (d, d, 1))[:, :, 0]
             t[p + "ffn.%s.bias" % fc] = sd.take("forward_layers.%d.%s.bias" % (b, conv), (d,))
-        del c
     t["ln_final.weight"] = sd.take("last_layernorm.weight", (d,))
     t["ln_final.bias"] = sd.take("last_layernorm.bias", (d,))
     sd.finish()

@@ -103,7 +103,8 @@ def compare(tag, torch_scores, scores):
 
 def round_trip(tag, fmt, model_file, make_model, torch_fn, export_args=()):
     pth2, again = path(tag + ".exported.pth"), path(tag + ".again.safetensors")
-    bridge("export", "--model", model_file, "--format", fmt, "--out", pth2, *export_args)
+    # exported from the file chord's writer saved: the bridge reads what the C++ side writes
+    bridge("export", "--model", path(tag + ".resaved.safetensors"), "--format", fmt, "--out", pth2, *export_args)
     fresh = make_model()
     fresh.load_state_dict(torch.load(pth2), strict=True)  # the projects' names and shapes, nothing else
     fresh.eval()
