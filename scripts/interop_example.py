@@ -147,7 +147,7 @@ def main():
         else:
             p.add_argument("--state-dict", required=True)
     a = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # 2 cores shared: one thread (OpenMP spin-waits waste the rest)
     (train_command if a.command == "train" else evaluate_command)(a)
 
 

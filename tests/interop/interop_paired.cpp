@@ -46,7 +46,7 @@ void report(const char* protocol, const char* mode, const std::vector<double>& b
 }
 
 template <typename Engine, typename Model>
-void run(const Model& model, const std::vector<chord::models::LayerShape>& layers, const chord::data::LeaveOneOutSplit& split) {
+void run(const Model& model, const std::vector<chord::LayerShape>& layers, const chord::data::LeaveOneOutSplit& split) {
   const std::vector<std::int32_t> users = split.evaluated_users();
   InferenceOptions fp32;
   fp32.kernels = &chord::best_kernels();

@@ -1,13 +1,14 @@
 """Interop tests (ctest label interop): scripts/torch_bridge.py against PyTorch itself.
 
-  /usr/bin/python3 test_torch_bridge.py BRIDGE INTEROP_SCORES WORKDIR
+  /usr/bin/python3 test_torch_bridge.py BRIDGE INTEROP_SCORES WORKDIR [CHORD_CLI]
 
 For SASRec.pytorch (every variant) and caser_pytorch: a random model in the projects' own layout
 (reference_models.py), imported by the bridge; chord's scores (tests/interop/interop_scores.cpp: fp32,
 fp32 with SIMD row kernels, W8A8, W4A8) against PyTorch's forward on random histories (longer than the
 input, full, short, length 1); chord's writer re-saving the imported file byte for byte; import ->
 export -> import bit-identical, the export loading strictly into the projects' classes; refusals naming
-the tensor. Exit 77 (ctest: skipped) without torch.
+the tensor; with the chord program, a model chord trains (--variant post-ln) exported and scored by
+PyTorch's class. Exit 77 (ctest: skipped) without torch.
 """
 import contextlib
 import io
@@ -26,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_models as ref  # noqa: E402
 
 BRIDGE, SCORES, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+CHORD_CLI = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None  # the chord program, when built
 os.makedirs(WORK, exist_ok=True)
 failures = []
 
@@ -56,6 +58,11 @@ def bridge(*args, expect_ok=True):
 
 def path(name):
     return os.path.join(WORK, name)
+
+
+def left_pad_list(items, L):
+    items = items[-L:]
+    return [0] * (L - len(items)) + items
 
 
 def randomize(model, seed):
@@ -232,6 +239,25 @@ for tag, zero_pad in (("caser", True), ("caser-padrow", False)):
           "%s: the exported state_dict loads into caser_pytorch's class and scores bit for bit the same" % tag)
     bridge("import", "--format", "caser-pytorch", "--state-dict", pth2, "--out", again)
     check(open(again, "rb").read() == open(chord_file, "rb").read(), "%s: import -> export -> import is bit-identical" % tag)
+
+# --- a model trained by chord itself (chord train --variant), taken to PyTorch ---------------------------
+if CHORD_CLI:
+    trained = path("chord-trained.safetensors")
+    r = subprocess.run([CHORD_CLI, "train", "--model", "sasrec", "--variant", "post-ln", "--epochs", "1", "--d", "8",
+                        "--heads", "2", "--blocks", "1", "--max-len", "12", "--out", trained],
+                       capture_output=True, text=True, cwd=WORK)
+    check(r.returncode == 0, "chord train --variant post-ln (synthetic data, 1 epoch) " + r.stderr.strip())
+    bridge("export", "--model", trained, "--format", "sasrec-pytorch", "--out", path("chord-trained.pth"))
+    state = torch.load(path("chord-trained.pth"))
+    n_items = state["item_emb.weight"].shape[0] - 1
+    back = ref.SASRec(n_items, 8, 1, 2, 12, "post-ln")
+    back.load_state_dict(state, strict=True)
+    back.eval()
+    histories = [(0, list(rng.integers(1, n_items + 1, n))) for n in (20, 12, 3, 1)]
+    with torch.no_grad():
+        expected = [back.predict(torch.tensor([left_pad_list(h, 12)]), torch.arange(1, n_items + 1)).numpy()[0]
+                    .astype(np.float64) for _, h in histories]
+    compare("chord-trained post-ln", expected, chord_scores(trained, histories, "chord-trained"))
 
 print("%d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)
