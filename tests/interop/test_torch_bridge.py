@@ -197,6 +197,12 @@ open(path("damaged.safetensors"), "wb").write(bytes(raw))
 r = bridge("export", "--model", path("damaged.safetensors"), "--format", "sasrec-pytorch", "--out",
            path("damaged.pth"), expect_ok=False)
 check(r.returncode == 1 and "checksum" in r.stderr, "a damaged chord file is refused (checksum): " + r.stderr.strip())
+meta, tensors = torch_bridge.decode_safetensors(open(path("sasrec-legacy.safetensors"), "rb").read(), "legacy")
+del meta["sasrec.variant"]  # chord's own graph: no SASRec.pytorch class computes it
+open(path("chordgraph.safetensors"), "wb").write(torch_bridge.encode_safetensors(meta, tensors))
+r = bridge("export", "--model", path("chordgraph.safetensors"), "--format", "sasrec-pytorch", "--out",
+           path("chordgraph.pth"), expect_ok=False)
+check(r.returncode == 1 and "no SASRec.pytorch equivalent" in r.stderr, "exporting chord's own SASRec graph is refused")
 r = bridge("export", "--model", path("sasrec-legacy.safetensors"), "--format", "caser-pytorch", "--out",
            path("wrong.pth"), expect_ok=False)
 check(r.returncode == 1 and "sasrec" in r.stderr, "exporting a SASRec file as Caser is refused")
