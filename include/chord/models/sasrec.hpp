@@ -52,6 +52,9 @@ struct SasrecBlock {
 
 // What one worker keeps for one sequence of up to max_len positions (forward saves, backward scratch).
 struct SasrecWorkspace {
+  // The names follow chord's graph; the variants keep their own intermediates in the same buffers
+  // (norm-first: x1 = x + MHA, out = x1 + FFN(f); post-ln: q = x + MHA, x1 = LN_attn(q),
+  // f = x1 + FFN(x1), out = LN_ffn(f)), as encode() says.
   struct Block {
     const float* x = nullptr;              // block input [n, d] (x0 or the previous block's out)
     AlignedVector<float> q, q_mean, q_rstd; // LN_attn(x)
