@@ -25,6 +25,7 @@ struct TrainArgs {
   float weight_decay = -1.0f;  // -1: SASRec 0, Caser 1e-6
   float dropout = -1.0f;  // -1: from the data (see below)
   int d = 50, blocks = 2, heads = 1, max_len = -1, hidden = -1;
+  std::string variant = "chord";  // SASRec graph (models/config.hpp)
   int L = 5, T = 3, nh = 16, nv = 4, negatives = 3;
   std::uint64_t seed = 1;
   int threads = 2;
@@ -87,6 +88,7 @@ int run_train(const TrainArgs& a) {
     c.max_len = a.max_len > 0 ? a.max_len : (dense ? 200 : 50);
     c.hidden = a.hidden > 0 ? a.hidden : a.d;
     c.dropout = a.dropout >= 0.0f ? a.dropout : (dense ? 0.2f : 0.5f);
+    c.variant = models::parse_sasrec_variant(a.variant, "--variant");
     o.epochs = a.epochs >= 0 ? a.epochs : 200;
     o.batch_size = std::size_t(a.batch > 0 ? a.batch : 128);
     o.weight_decay = a.weight_decay >= 0.0f ? a.weight_decay : 0.0f;
@@ -166,6 +168,9 @@ Action setup_train(CLI::App& app) {
   sub->add_option("--heads", a->heads, "SASRec: attention heads")->capture_default_str();
   sub->add_option("--max-len", a->max_len, "SASRec: longest history used (default: 200 or 50, from the data)");
   sub->add_option("--hidden", a->hidden, "SASRec: feed-forward width (default: d)");
+  sub->add_option("--variant", a->variant, "SASRec graph: chord, or SASRec.pytorch's legacy, norm-first, post-ln")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"chord", "legacy", "norm-first", "post-ln"}));
   sub->add_option("--L", a->L, "Caser: previous items seen")->capture_default_str();
   sub->add_option("--T", a->T, "Caser: next items predicted per window")->capture_default_str();
   sub->add_option("--nh", a->nh, "Caser: horizontal filters per height")->capture_default_str();

@@ -1,7 +1,8 @@
 // chord/models/caser.hpp: Caser's training graph (fp32, forward + backward) over a batch of windows.
 //
 // The model (Tang & Wang 2018, in the arrangement of caser_pytorch), per window of the last L items:
-//   E   = item_emb[inputs]                                    [L, d]     (padding id 0 -> zero row)
+//   E   = item_emb[inputs]                                    [L, d]     (padding id 0 -> zero row, or
+//                                                                         row 0 when learned_padding_row)
 //   v   = conv_v(E)  (nv filters [L] over time)               [nv * d]
 //   o_h = maxpool_t relu(conv_h(E))  (nh filters per height)  [L * nh]
 //   c   = dropout([v | o_h])                                  [F = nv d + L nh]
@@ -79,6 +80,7 @@ class CaserModel {
     config_.validate();
     const std::size_t d = std::size_t(config_.d), L = std::size_t(config_.L);
     item_emb = nn::Embedding::create(params_, "item_emb", std::size_t(config_.num_items) + 1, d);
+    item_emb.zero_padding = !config_.learned_padding_row;
     user_emb = nn::Embedding::create(params_, "user_emb", std::size_t(config_.num_users) + 1, d);
     conv_v = nn::CaserVerticalConv::create(params_, "conv_v", L, d, std::size_t(config_.nv));
     conv_h = nn::CaserHorizontalConv::create(params_, "conv_h", L, d, std::size_t(config_.nh));
@@ -98,7 +100,7 @@ class CaserModel {
     fc1.init(params_, rng);
     nn::fill_normal(params_.value(out_emb.weight), out_emb.rows * 2 * d, 0.0f, 1.0f / float(2 * d), rng);
     nn::fill_constant(params_.value(out_bias), out_emb.rows, 0.0f);
-    item_emb.zero_padding_row(params_);
+    if (item_emb.zero_padding) item_emb.zero_padding_row(params_);
     user_emb.zero_padding_row(params_);
   }
 

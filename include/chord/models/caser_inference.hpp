@@ -51,6 +51,7 @@ class CaserInference {
     const std::size_t d = std::size_t(config_.d);
     std::size_t layer = 0;
     item_emb_ = RuntimeEmbedding::create(p.value(model.item_emb.weight), model.item_emb.rows, d, options, layer++, "item_emb");
+    if (config_.learned_padding_row) item_emb_.keep_padding_row();
     user_emb_ = RuntimeEmbedding::create(p.value(model.user_emb.weight), model.user_emb.rows, d, options, layer++, "user_emb");
     conv_v_ = RuntimeLinear::create(p.value(model.conv_v.weight), p.value(model.conv_v.bias), model.conv_v.nv,
                                     model.conv_v.L, options, layer++, "conv_v");

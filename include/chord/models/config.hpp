@@ -22,6 +22,31 @@ namespace chord::models {
 
 using Metadata = std::map<std::string, std::string>;
 
+// The block arrangement of SASRec (docs/models.md, "Graph variants"). chord: the default (below); the
+// others are the graphs SASRec.pytorch has shipped, so that its checkpoints run here exactly
+// (docs/interop.md). Stored as metadata "sasrec.variant"; absent means chord.
+//   chord      q = LN_a(x); x1 = q + MHA(q, x, x); f = LN_f(x1); x = f + FFN(f); padded positions skipped
+//   legacy     the same blocks, but the left-padded positions run too (zero-embedded, not masked as keys)
+//   norm_first x1 = x + MHA(a, a, a) with a = LN_a(x); x = x1 + FFN(LN_f(x1)); padded positions run
+//   post_ln    x1 = LN_a(x + MHA(x, x, x)); x = LN_f(x1 + FFN(x1)); padded positions run
+enum class SasrecVariant { chord, legacy, norm_first, post_ln };
+
+inline const char* variant_name(SasrecVariant v) {
+  switch (v) {
+    case SasrecVariant::legacy: return "legacy";
+    case SasrecVariant::norm_first: return "norm-first";
+    case SasrecVariant::post_ln: return "post-ln";
+    default: return "chord";
+  }
+}
+
+// `where` names the source in the error.
+inline SasrecVariant parse_sasrec_variant(const std::string& name, const std::string& where) {
+  for (SasrecVariant v : {SasrecVariant::chord, SasrecVariant::legacy, SasrecVariant::norm_first, SasrecVariant::post_ln})
+    if (name == variant_name(v)) return v;
+  throw Error(where + ": unknown SASRec variant '" + name + "' (expected chord, legacy, norm-first or post-ln)");
+}
+
 struct SasrecConfig {
   std::int32_t num_items = 0;  // catalogue: ids 1..num_items (0 is padding)
   std::int32_t d = 50;
@@ -32,6 +57,10 @@ struct SasrecConfig {
   float dropout = 0.2f;
   float layernorm_eps = 1e-8f;
   bool output_projection = true;
+  SasrecVariant variant = SasrecVariant::chord;
+
+  // Whether the left-padded positions of a history run through the blocks (every variant but chord's).
+  bool runs_padding() const { return variant != SasrecVariant::chord; }
 
   void validate() const {
     CHORD_CHECK(num_items >= 1, "sasrec: num_items must be at least 1, got ", num_items);
@@ -54,6 +83,10 @@ struct CaserConfig {
   std::int32_t nv = 4;  // vertical filters
   std::int32_t negatives = 3;  // per target, in training
   float dropout = 0.5f;
+  // The padding id 0 of a short window: chord's zero row (false), or, as caser_pytorch computes it, item
+  // embedding row 0 as a learned row like any other (true; nn.Embedding without padding_idx). Stored as
+  // metadata "caser.variant" = "caser-pytorch"; absent means chord's.
+  bool learned_padding_row = false;
 
   std::int32_t conv_features() const { return nv * d + L * nh; }  // fc1's fan-in
 
@@ -110,7 +143,7 @@ inline float meta_float(const Metadata& m, const std::string& key, const std::st
 }  // namespace detail
 
 inline Metadata to_metadata(const SasrecConfig& c) {
-  return {{"architecture", "sasrec"},
+  Metadata m = {{"architecture", "sasrec"},
           {"sasrec.num_items", std::to_string(c.num_items)},
           {"sasrec.d", std::to_string(c.d)},
           {"sasrec.blocks", std::to_string(c.blocks)},
@@ -120,6 +153,8 @@ inline Metadata to_metadata(const SasrecConfig& c) {
           {"sasrec.dropout", detail::float_text(c.dropout)},
           {"sasrec.layernorm_eps", detail::float_text(c.layernorm_eps)},
           {"sasrec.output_projection", c.output_projection ? "1" : "0"}};
+  if (c.variant != SasrecVariant::chord) m["sasrec.variant"] = variant_name(c.variant);  // absent = chord
+  return m;
 }
 
 inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& where) {
@@ -135,6 +170,8 @@ inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& whe
   const std::int32_t projection = detail::meta_int(m, "sasrec.output_projection", where);
   CHORD_CHECK(projection == 0 || projection == 1, where, ": metadata 'sasrec.output_projection' must be 0 or 1");
   c.output_projection = projection == 1;
+  const auto variant = m.find("sasrec.variant");
+  if (variant != m.end()) c.variant = parse_sasrec_variant(variant->second, where + ": metadata 'sasrec.variant'");
   try {
     c.validate();
   } catch (const Error& e) {
@@ -144,7 +181,7 @@ inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& whe
 }
 
 inline Metadata to_metadata(const CaserConfig& c) {
-  return {{"architecture", "caser"},
+  Metadata m = {{"architecture", "caser"},
           {"caser.num_items", std::to_string(c.num_items)},
           {"caser.num_users", std::to_string(c.num_users)},
           {"caser.d", std::to_string(c.d)},
@@ -154,6 +191,8 @@ inline Metadata to_metadata(const CaserConfig& c) {
           {"caser.nv", std::to_string(c.nv)},
           {"caser.negatives", std::to_string(c.negatives)},
           {"caser.dropout", detail::float_text(c.dropout)}};
+  if (c.learned_padding_row) m["caser.variant"] = "caser-pytorch";  // absent = chord
+  return m;
 }
 
 inline CaserConfig caser_config_from(const Metadata& m, const std::string& where) {
@@ -167,6 +206,12 @@ inline CaserConfig caser_config_from(const Metadata& m, const std::string& where
   c.nv = detail::meta_int(m, "caser.nv", where);
   c.negatives = detail::meta_int(m, "caser.negatives", where);
   c.dropout = detail::meta_float(m, "caser.dropout", where);
+  const auto variant = m.find("caser.variant");
+  if (variant != m.end()) {
+    CHORD_CHECK(variant->second == "caser-pytorch" || variant->second == "chord", where, ": metadata 'caser.variant' = '",
+                variant->second, "' is not a Caser variant (expected chord or caser-pytorch)");
+    c.learned_padding_row = variant->second == "caser-pytorch";
+  }
   try {
     c.validate();
   } catch (const Error& e) {

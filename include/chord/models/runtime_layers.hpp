@@ -215,14 +215,18 @@ class RuntimeEmbedding {
     return packed.scales()[row_[row]];
   }
 
-  // ids: [m] -> out: [m, d] = scale * row(ids[i]) (dequantized), zeros for the padding id 0.
+  // Id 0 reads row 0 like any other id from now on (a learned padding row: caser_pytorch's Caser).
+  void keep_padding_row() { zero_padding_ = false; }
+
+  // ids: [m] -> out: [m, d] = scale * row(ids[i]) (dequantized), zeros for the padding id 0 (unless
+  // keep_padding_row()).
   void gather(const std::uint32_t* ids, std::size_t m, float scale, float* out) const {
     for (std::size_t i = 0; i < m; ++i)
       CHORD_CHECK(ids[i] < rows_, "embedding: id ", ids[i], " at position ", i, " is out of range (", rows_, " rows)");
     std::uint8_t stored[detail::kMaxUnpackedCodes];
     for (std::size_t i = 0; i < m; ++i) {
       float* o = out + i * d_;
-      if (ids[i] == 0) {
+      if (ids[i] == 0 && zero_padding_) {
         for (std::size_t j = 0; j < d_; ++j) o[j] = 0.0f;
       } else if (mode_ == LinearMode::dense_f32) {
         const float* row = dense_.data() + std::size_t(ids[i]) * d_;
@@ -289,6 +293,7 @@ class RuntimeEmbedding {
  private:
   LinearMode mode_ = LinearMode::dense_f32;
   std::size_t rows_ = 0, d_ = 0;
+  bool zero_padding_ = true;
   std::vector<float> dense_;
   MixedMatrix mixed_;
   std::vector<std::int32_t> segment_;  // [rows] segment of each channel, -1 when pruned

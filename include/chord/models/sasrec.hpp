@@ -12,6 +12,9 @@
 // valid row (they are masked keys, and the reference multiplies them by 0 after every block), so this
 // graph runs each sequence on its n valid positions only: the same results, and an ML-1M epoch costs
 // the real lengths instead of 200 positions for everyone.
+// Graph variants (SasrecConfig::variant, config.hpp; docs/models.md): SASRec.pytorch's legacy, norm-first
+// and post-ln arrangements of the same parameters; those run the padded positions too (load() and
+// sasrec_history_rows give the rows), with the loss masked to the valid ones (ws.valid).
 // Parameter names follow PyTorch's state_dict style: "item_emb.weight", "blocks.0.attn.q.weight", ...
 #pragma once
 
@@ -49,6 +52,9 @@ struct SasrecBlock {
 
 // What one worker keeps for one sequence of up to max_len positions (forward saves, backward scratch).
 struct SasrecWorkspace {
+  // The names follow chord's graph; the variants keep their own intermediates in the same buffers
+  // (norm-first: x1 = x + MHA, out = x1 + FFN(f); post-ln: q = x + MHA, x1 = LN_attn(q),
+  // f = x1 + FFN(x1), out = LN_ffn(f)), as encode() says.
   struct Block {
     const float* x = nullptr;              // block input [n, d] (x0 or the previous block's out)
     AlignedVector<float> q, q_mean, q_rstd; // LN_attn(x)
@@ -65,6 +71,7 @@ struct SasrecWorkspace {
   std::vector<Block> blocks;
   AlignedVector<float> h, h_mean, h_rstd;  // final LN
   AlignedVector<float> pos_logits, neg_logits, dpos, dneg;  // [n]
+  AlignedVector<std::uint8_t> valid;       // [n]: 1 where the row is a real position (load())
   AlignedVector<float> g0, g1, g2;         // [n, d] backward scratch
 
   void resize(const SasrecConfig& c) {
@@ -82,9 +89,26 @@ struct SasrecWorkspace {
     }
     h.resize(L * d), h_mean.resize(L), h_rstd.resize(L);
     for (auto* v : {&pos_logits, &neg_logits, &dpos, &dneg}) v->resize(L);
+    valid.resize(L);
     for (auto* v : {&g0, &g1, &g2}) v->resize(L * d);
   }
 };
+
+// The rows a SASRec of config c runs for a history (oldest first; the last max_len items are used):
+// ids and positions [max_len] (positions 1..max_len over the left-padded row, as the sampler numbers
+// them; the padding rows, when c.runs_padding(), id 0 and position 0). Returns the row count; the
+// history's last item is the last row. An empty history gives 0 rows. Ids are not checked here.
+inline std::size_t sasrec_history_rows(const SasrecConfig& c, const std::int32_t* history, std::size_t len,
+                                       std::uint32_t* ids, std::uint32_t* positions) {
+  const std::size_t L = std::size_t(c.max_len), n = std::min(len, L), pad = L - n;
+  const std::size_t first = c.runs_padding() && n > 0 ? 0 : pad;
+  for (std::size_t at = first; at < L; ++at) {
+    const bool real = at >= pad;
+    ids[at - first] = real ? std::uint32_t(history[len - n + (at - pad)]) : 0;
+    positions[at - first] = real ? std::uint32_t(at + 1) : 0;
+  }
+  return L - first;
+}
 
 class SasrecModel {
  public:
@@ -134,20 +158,26 @@ class SasrecModel {
 
   // --- one sequence -----------------------------------------------------------------------------
   // inputs, positives, negatives: [max_len] as SasrecSampler::fill_row writes them (left-padded with 0).
-  // Loads the valid positions into ws; returns n (0 when the row has no pair).
+  // Loads the rows that run into ws: the valid positions, or (config().runs_padding()) all max_len of
+  // them, padding included (id 0, position 0: zero-embedded; the loss skips them through ws.valid).
+  // Returns the number of valid positions (0 when the row has no pair; then nothing runs).
   std::size_t load(const std::int32_t* inputs, const std::int32_t* positives, const std::int32_t* negatives,
                    SasrecWorkspace& ws) const {
     const std::size_t L = std::size_t(config_.max_len);
     std::size_t pad = 0;
     while (pad < L && inputs[pad] == 0) ++pad;
-    ws.n = L - pad;
+    const std::size_t first = config_.runs_padding() && pad < L ? 0 : pad;
+    ws.n = L - first;
     for (std::size_t t = 0; t < ws.n; ++t) {
-      ws.ids[t] = std::uint32_t(inputs[pad + t]);
-      ws.positions[t] = std::uint32_t(pad + t + 1);
-      ws.pos_items[t] = std::uint32_t(positives[pad + t]);
-      ws.neg_items[t] = std::uint32_t(negatives[pad + t]);
+      const std::size_t at = first + t;
+      const bool real = at >= pad;
+      ws.ids[t] = real ? std::uint32_t(inputs[at]) : 0;
+      ws.positions[t] = real ? std::uint32_t(at + 1) : 0;
+      ws.pos_items[t] = real ? std::uint32_t(positives[at]) : 0;
+      ws.neg_items[t] = real ? std::uint32_t(negatives[at]) : 0;
+      ws.valid[t] = real ? 1 : 0;
     }
-    return ws.n;
+    return L - pad;
   }
 
   // Forward of the loaded sequence: fills ws (activations) and the logits. training: dropout on.
@@ -184,12 +214,31 @@ class SasrecModel {
       const SasrecBlock& block = blocks[b];
       SasrecWorkspace::Block& c = ws.blocks[b];
       c.x = x;
-      block.ln_attn.forward(p, x, c.q.data(), c.q_mean.data(), c.q_rstd.data(), n);
-      block.attn.forward(p, c.q.data(), x, &no_padding, 1, n, c.attn, c.x1.data(), rng, training);
-      nn::residual_forward(c.x1.data(), c.q.data(), c.x1.data(), n * d);
-      block.ln_ffn.forward(p, c.x1.data(), c.f.data(), c.f_mean.data(), c.f_rstd.data(), n);
-      block.ffn.forward(p, c.f.data(), c.out.data(), n, c.ffn, rng, training);
-      nn::residual_forward(c.out.data(), c.f.data(), c.out.data(), n * d);
+      if (config_.variant == SasrecVariant::post_ln) {
+        // c.q = x + MHA(x, x); c.x1 = LN_a(c.q); c.f = c.x1 + FFN(c.x1); c.out = LN_f(c.f)
+        block.attn.forward(p, x, x, &no_padding, 1, n, c.attn, c.q.data(), rng, training);
+        nn::residual_forward(c.q.data(), x, c.q.data(), n * d);
+        block.ln_attn.forward(p, c.q.data(), c.x1.data(), c.q_mean.data(), c.q_rstd.data(), n);
+        block.ffn.forward(p, c.x1.data(), c.f.data(), n, c.ffn, rng, training);
+        nn::residual_forward(c.f.data(), c.x1.data(), c.f.data(), n * d);
+        block.ln_ffn.forward(p, c.f.data(), c.out.data(), c.f_mean.data(), c.f_rstd.data(), n);
+      } else if (config_.variant == SasrecVariant::norm_first) {
+        // c.q = LN_a(x); c.x1 = x + MHA(c.q, c.q); c.f = LN_f(c.x1); c.out = c.x1 + FFN(c.f)
+        block.ln_attn.forward(p, x, c.q.data(), c.q_mean.data(), c.q_rstd.data(), n);
+        block.attn.forward(p, c.q.data(), c.q.data(), &no_padding, 1, n, c.attn, c.x1.data(), rng, training);
+        nn::residual_forward(c.x1.data(), x, c.x1.data(), n * d);
+        block.ln_ffn.forward(p, c.x1.data(), c.f.data(), c.f_mean.data(), c.f_rstd.data(), n);
+        block.ffn.forward(p, c.f.data(), c.out.data(), n, c.ffn, rng, training);
+        nn::residual_forward(c.out.data(), c.x1.data(), c.out.data(), n * d);
+      } else {
+        // chord, legacy: c.q = LN_a(x); c.x1 = c.q + MHA(c.q, x); c.f = LN_f(c.x1); c.out = c.f + FFN(c.f)
+        block.ln_attn.forward(p, x, c.q.data(), c.q_mean.data(), c.q_rstd.data(), n);
+        block.attn.forward(p, c.q.data(), x, &no_padding, 1, n, c.attn, c.x1.data(), rng, training);
+        nn::residual_forward(c.x1.data(), c.q.data(), c.x1.data(), n * d);
+        block.ln_ffn.forward(p, c.x1.data(), c.f.data(), c.f_mean.data(), c.f_rstd.data(), n);
+        block.ffn.forward(p, c.f.data(), c.out.data(), n, c.ffn, rng, training);
+        nn::residual_forward(c.out.data(), c.f.data(), c.out.data(), n * d);
+      }
       x = c.out.data();
     }
     ln_final.forward(p, x, ws.h.data(), ws.h_mean.data(), ws.h_rstd.data(), n);
@@ -233,32 +282,19 @@ class SasrecModel {
     const std::size_t d = std::size_t(config_.d), n = ws.n;
     if (n == 0) return;
     // final LN: dx (the last block's out) into g0
-    float* dout = ws.g0.data();
-    std::fill(dout, dout + n * d, 0.0f);
+    std::fill(ws.g0.begin(), ws.g0.begin() + std::ptrdiff_t(n * d), 0.0f);
     const float* last = blocks.empty() ? ws.x0.data() : ws.blocks.back().out.data();
-    ln_final.backward(p, g, last, ws.h_mean.data(), ws.h_rstd.data(), dh, dout, n);
-    const std::size_t no_padding = 0;
+    ln_final.backward(p, g, last, ws.h_mean.data(), ws.h_rstd.data(), dh, ws.g0.data(), n);
     for (std::size_t b = blocks.size(); b-- > 0;) {
       const SasrecBlock& block = blocks[b];
       SasrecWorkspace::Block& c = ws.blocks[b];
-      // out = f + FFN(f):  df = dout + FFN^T(dout)       (into g1)
-      float* df = ws.g1.data();
-      std::copy(dout, dout + n * d, df);
-      block.ffn.backward(p, g, c.f.data(), dout, df, n, c.ffn, training);
-      // f = LN_ffn(x1)                                   (dx1 into g2)
-      float* dx1 = ws.g2.data();
-      std::fill(dx1, dx1 + n * d, 0.0f);
-      block.ln_ffn.backward(p, g, c.x1.data(), c.f_mean.data(), c.f_rstd.data(), df, dx1, n);
-      // x1 = q + MHA(q, x):  dq = dx1 + MHA_q^T, dx = MHA_kv^T     (dq into g1, dx into g0)
-      float* dq = ws.g1.data();
-      std::copy(dx1, dx1 + n * d, dq);
-      float* dx = ws.g0.data();
-      std::fill(dx, dx + n * d, 0.0f);
-      block.attn.backward(p, g, c.q.data(), c.x, &no_padding, 1, n, c.attn, dx1, dq, dx, training);
-      // q = LN_attn(x)
-      block.ln_attn.backward(p, g, c.x, c.q_mean.data(), c.q_rstd.data(), dq, dx, n);
-      dout = dx;  // the previous block's output gradient (g0)
+      switch (config_.variant) {
+        case SasrecVariant::post_ln: backward_post_ln_block(p, g, block, c, n, training, ws); break;
+        case SasrecVariant::norm_first: backward_norm_first_block(p, g, block, c, n, training, ws); break;
+        default: backward_chord_block(p, g, block, c, n, training, ws); break;
+      }
     }
+    const float* dout = ws.g0.data();  // every block leaves its input's gradient in g0
     // x0 = dropout(item * sqrt(d) + pos)
     float* demb = ws.g1.data();
     std::fill(demb, demb + n * d, 0.0f);
@@ -273,6 +309,60 @@ class SasrecModel {
   nn::Dropout emb_dropout;
 
  private:
+  // Backward of one block: the gradient of its output in ws.g0 -> the gradient of its input in ws.g0
+  // (ws.g1, ws.g2: scratch); adds the block's parameter gradients into g. One per variant's forward.
+  void backward_chord_block(const nn::Parameters& p, nn::GradientBuffer& g, const SasrecBlock& block,
+                            SasrecWorkspace::Block& c, std::size_t n, bool training, SasrecWorkspace& ws) const {
+    const std::size_t d = std::size_t(config_.d), no_padding = 0;
+    float *dout = ws.g0.data(), *df = ws.g1.data(), *dx1 = ws.g2.data();
+    // out = f + FFN(f):  df = dout + FFN^T(dout)
+    std::copy(dout, dout + n * d, df);
+    block.ffn.backward(p, g, c.f.data(), dout, df, n, c.ffn, training);
+    // f = LN_ffn(x1)
+    std::fill(dx1, dx1 + n * d, 0.0f);
+    block.ln_ffn.backward(p, g, c.x1.data(), c.f_mean.data(), c.f_rstd.data(), df, dx1, n);
+    // x1 = q + MHA(q, x):  dq = dx1 + MHA_q^T (into g1), dx = MHA_kv^T (into g0)
+    float *dq = ws.g1.data(), *dx = ws.g0.data();
+    std::copy(dx1, dx1 + n * d, dq);
+    std::fill(dx, dx + n * d, 0.0f);
+    block.attn.backward(p, g, c.q.data(), c.x, &no_padding, 1, n, c.attn, dx1, dq, dx, training);
+    // q = LN_attn(x)
+    block.ln_attn.backward(p, g, c.x, c.q_mean.data(), c.q_rstd.data(), dq, dx, n);
+  }
+  void backward_norm_first_block(const nn::Parameters& p, nn::GradientBuffer& g, const SasrecBlock& block,
+                                 SasrecWorkspace::Block& c, std::size_t n, bool training, SasrecWorkspace& ws) const {
+    const std::size_t d = std::size_t(config_.d), no_padding = 0;
+    float *dout = ws.g0.data(), *scratch = ws.g1.data(), *dx1 = ws.g2.data();
+    // out = x1 + FFN(f), f = LN_ffn(x1):  dx1 = dout + LN_ffn^T(FFN^T(dout))
+    std::copy(dout, dout + n * d, dx1);
+    float* df = scratch;
+    std::fill(df, df + n * d, 0.0f);
+    block.ffn.backward(p, g, c.f.data(), dout, df, n, c.ffn, training);
+    block.ln_ffn.backward(p, g, c.x1.data(), c.f_mean.data(), c.f_rstd.data(), df, dx1, n);
+    // x1 = x + MHA(a, a), a = LN_attn(x):  dx = dx1 + LN_attn^T(MHA_q^T + MHA_kv^T)
+    float *da = scratch, *dx = ws.g0.data();
+    std::fill(da, da + n * d, 0.0f);
+    block.attn.backward(p, g, c.q.data(), c.q.data(), &no_padding, 1, n, c.attn, dx1, da, da, training);
+    std::copy(dx1, dx1 + n * d, dx);
+    block.ln_attn.backward(p, g, c.x, c.q_mean.data(), c.q_rstd.data(), da, dx, n);
+  }
+  void backward_post_ln_block(const nn::Parameters& p, nn::GradientBuffer& g, const SasrecBlock& block,
+                              SasrecWorkspace::Block& c, std::size_t n, bool training, SasrecWorkspace& ws) const {
+    const std::size_t d = std::size_t(config_.d), no_padding = 0;
+    float *dout = ws.g0.data(), *ds = ws.g1.data(), *dx1 = ws.g2.data();
+    // out = LN_ffn(s2), s2 = x1 + FFN(x1):  dx1 = ds2 + FFN^T(ds2)
+    std::fill(ds, ds + n * d, 0.0f);
+    block.ln_ffn.backward(p, g, c.f.data(), c.f_mean.data(), c.f_rstd.data(), dout, ds, n);
+    std::copy(ds, ds + n * d, dx1);
+    block.ffn.backward(p, g, c.x1.data(), ds, dx1, n, c.ffn, training);
+    // x1 = LN_attn(s1), s1 = x + MHA(x, x):  dx = ds1 + MHA_q^T(ds1) + MHA_kv^T(ds1)
+    std::fill(ds, ds + n * d, 0.0f);
+    block.ln_attn.backward(p, g, c.q.data(), c.q_mean.data(), c.q_rstd.data(), dx1, ds, n);
+    float* dx = ws.g0.data();
+    std::copy(ds, ds + n * d, dx);
+    block.attn.backward(p, g, c.x, c.x, &no_padding, 1, n, c.attn, ds, dx, dx, training);
+  }
+
   static float dot(const float* a, const float* b, std::size_t n) {
     float s = 0.0f;
     for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];

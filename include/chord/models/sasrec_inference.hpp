@@ -4,10 +4,12 @@
 // quantizable layer as a runtime layer (fp32, W-A32 or W-A8; see runtime_layers.hpp). Layernorms,
 // softmax and the attention products stay fp32 (docs/design.md#kernels). Two shortcuts a device wants and the
 // training graph cannot take:
-//   - only the history's n <= max_len valid positions are computed (as in training);
+//   - only the history's n <= max_len valid positions are computed (as in training; chord's variant);
 //   - only the LAST position's hidden state is needed to score the next item, so the last block
 //     computes keys and values for every position but the query, attention, output projection and FFN
 //     for the last row only (about 1/5 of that block's work).
+// Every graph variant of config.hpp (SasrecConfig::variant) runs here; those that run the padded
+// positions compute max_len rows per history (sasrec_history_rows).
 // Scores: score(item) = h . item_emb[item], the shared (unscaled) item embedding.
 // With a kernel table (InferenceOptions::kernels; required by the quantized modes) layernorm, the
 // attention core / row and the activation quantizer run the table's SIMD kernels (ops/); without one
@@ -131,22 +133,20 @@ class SasrecInference {
   // final hidden state. (`user` is unused: SASRec has no user embedding; the argument keeps one
   // signature for every model.) An empty history gives h = LN_final(0) = its bias.
   void encode(std::int32_t /*user*/, const std::int32_t* history, std::size_t len, Scratch& s, float* h) const {
-    const std::size_t L = std::size_t(config_.max_len), d = std::size_t(config_.d);
-    const std::size_t n = std::min(len, L), pad = L - n;
+    const std::size_t d = std::size_t(config_.d);
+    const std::size_t n = sasrec_history_rows(config_, history, len, s.ids.data(), s.positions.data());
     if (n == 0) {
       std::vector<float> zero(d, 0.0f);
       ln_final_.apply(zero.data(), h, 1, s);
       return;
     }
     for (std::size_t t = 0; t < n; ++t) {
-      const std::int32_t item = history[len - n + t];
-      CHORD_CHECK(item >= 1 && item <= config_.num_items, "sasrec: history item ", item, " at position ", len - n + t,
-                  " is outside 1..", config_.num_items);
-      s.ids[t] = std::uint32_t(item);
-      s.positions[t] = std::uint32_t(pad + t + 1);
+      const std::uint32_t item = s.ids[t];
+      CHORD_CHECK(s.positions[t] == 0 || (item >= 1 && item <= std::uint32_t(config_.num_items)), "sasrec: history item ",
+                  std::int32_t(item), " is outside 1..", config_.num_items);
     }
     float* x = s.x.data();
-    item_emb_.gather(s.ids.data(), n, std::sqrt(float(d)), x);
+    item_emb_.gather(s.ids.data(), n, std::sqrt(float(d)), x);  // padding rows (id 0, position 0): zero
     pos_emb_.gather(s.positions.data(), n, 1.0f, s.tmp.data());
     add(x, s.tmp.data(), x, n * d);
     for (std::size_t b = 0; b < blocks_.size(); ++b) run_block(blocks_[b], n, b + 1 == blocks_.size(), s);
@@ -232,26 +232,66 @@ class SasrecInference {
       nn::relu_forward(x, x, n);
   }
 
-  // One block on s.x: [n, d] -> s.x. last: only row n - 1 of the output is computed.
+  // One block on s.x: [n, d] -> s.x, in the arrangement of config_.variant (config.hpp).
+  // last: only row n - 1 of the output is computed.
   void run_block(const Block& b, std::size_t n, bool last, Scratch& s) const {
     const std::size_t d = std::size_t(config_.d), heads = std::size_t(config_.heads), dh = d / heads;
+    const std::size_t hidden_width = std::size_t(config_.hidden);
+    const bool norm_first = config_.variant == SasrecVariant::norm_first;
+    const bool post_ln = config_.variant == SasrecVariant::post_ln;
     float* x = s.x.data();
-    // keys and values from x (every position); the int8 path quantizes x once for both
+    // keys and values: from x, or (norm-first) from LN_attn(x), every position (into s.q)
+    const float* kv_in = x;
+    if (norm_first) {
+      b.ln_attn.apply(x, s.q.data(), n, s);
+      kv_in = s.q.data();
+    }
     if (b.k.layer.mode == LinearMode::mixed_s8 && b.v.layer.mode == LinearMode::mixed_s8) {
-      quantize_activations(kernels_, x, n, d, d, s.rows);
+      quantize_activations(kernels_, kv_in, n, d, d, s.rows);  // once for both
       b.k.forward_quantized(s.rows, s.k.data(), d);
       b.v.forward_quantized(s.rows, s.v.data(), d);
     } else {
-      b.k.forward(x, d, s.k.data(), d, n, s.rows);
-      b.v.forward(x, d, s.v.data(), d, n, s.rows);
+      b.k.forward(kv_in, d, s.k.data(), d, n, s.rows);
+      b.v.forward(kv_in, d, s.v.data(), d, n, s.rows);
     }
-    // queries from LN_attn(x): every row, or only the last
+    // queries of rows [first, n): LN_attn(x) (chord, legacy; stored from row 0 of s.q), the keys' input
+    // (norm-first) or x itself (post-ln)
     const std::size_t first = last ? n - 1 : 0, rows = n - first;
-    float* q_in = s.q.data();  // LN_attn(x) rows [first, n), stored from row 0
-    b.ln_attn.apply(x + first * d, q_in, rows, s);
+    const float* q_in = post_ln ? x + first * d : norm_first ? s.q.data() + first * d : s.q.data();
+    if (!post_ln && !norm_first) b.ln_attn.apply(x + first * d, s.q.data(), rows, s);
     float* q = s.a.data();
     b.q.forward(q_in, d, q, d, rows, s.rows);
     float* ctx = s.ctx.data();
+    attend(q, n, last, heads, dh, s, ctx);
+    // x1 = residual + O(ctx), the residual being the normed queries (chord, legacy) or x; post-ln norms
+    // the sum (into s.f's rows)
+    float* x1 = s.f.data();
+    if (b.has_out)
+      b.out.forward(ctx, d, x1, d, rows, s.rows);
+    else
+      std::copy(ctx, ctx + rows * d, x1);
+    add(x1, norm_first || post_ln ? x + first * d : q_in, x1, rows * d);
+    if (post_ln) b.ln_attn.apply(x1, x1, rows, s);
+    // out = residual + fc2(relu(fc1 ffn_in)) -> s.x rows [first, n): ffn_in = LN_ffn(x1) (residual itself
+    // for chord and legacy, x1 for norm-first) or x1 (post-ln, which norms the sum)
+    const float* ffn_in = x1;
+    if (!post_ln) {
+      b.ln_ffn.apply(x1, s.tmp.data(), rows, s);
+      ffn_in = s.tmp.data();
+    }
+    float* hidden = s.hidden.data();
+    b.fc1.forward(ffn_in, d, hidden, hidden_width, rows, s.rows);
+    relu(hidden, rows * hidden_width);
+    float* out = x + first * d;
+    b.fc2.forward(hidden, hidden_width, out, d, rows, s.rows);
+    add(out, norm_first ? x1 : ffn_in, out, rows * d);
+    if (post_ln) b.ln_ffn.apply(out, out, rows, s);
+  }
+
+  // Causal attention of the query rows q ([n, d], or the last row only when `last`) over s.k, s.v
+  // ([n, d]) -> ctx. Every key is attended (the padding rows a variant runs are keys too).
+  void attend(const float* q, std::size_t n, bool last, std::size_t heads, std::size_t dh, Scratch& s, float* ctx) const {
+    const std::size_t d = heads * dh;
     if (kernels_ != nullptr && !last) {
       ops::attention_core(*kernels_, q, s.k.data(), s.v.data(), n, d, heads, ops::KeyPadding{}, ctx);
     } else if (kernels_ != nullptr) {
@@ -272,22 +312,6 @@ class SasrecInference {
         nn::gemm_nn(1, dh, n, p, n, s.v.data() + hd * dh, d, ctx + hd * dh, d, false);
       }
     }
-    // x1 = q_in + O(ctx)   (into s.f's rows, then LN_ffn into s.tmp)
-    float* x1 = s.f.data();
-    if (b.has_out)
-      b.out.forward(ctx, d, x1, d, rows, s.rows);
-    else
-      std::copy(ctx, ctx + rows * d, x1);
-    add(x1, q_in, x1, rows * d);
-    float* f = s.tmp.data();
-    b.ln_ffn.apply(x1, f, rows, s);
-    // out = f + fc2(relu(fc1 f))   -> s.x rows [first, n)
-    float* hidden = s.hidden.data();
-    b.fc1.forward(f, d, hidden, std::size_t(config_.hidden), rows, s.rows);
-    relu(hidden, rows * std::size_t(config_.hidden));
-    float* out = x + first * d;
-    b.fc2.forward(hidden, std::size_t(config_.hidden), out, d, rows, s.rows);
-    add(out, f, out, rows * d);
   }
 
   SasrecConfig config_;

@@ -17,7 +17,8 @@ namespace chord::models {
 // Loss of the loaded, forwarded sequence; writes ws.dpos / ws.dneg. pos_count: valid positions of the
 // whole batch (the normalizer shared by every worker, see nn/loss.hpp).
 inline nn::BceLoss SasrecModel::loss(SasrecWorkspace& ws, std::size_t pos_count) const {
-  return nn::bce_pos_neg_loss(ws.pos_logits.data(), nullptr, ws.n, ws.neg_logits.data(), nullptr, ws.n,
+  const std::uint8_t* valid = config_.runs_padding() ? ws.valid.data() : nullptr;  // else every row is real
+  return nn::bce_pos_neg_loss(ws.pos_logits.data(), valid, ws.n, ws.neg_logits.data(), valid, ws.n,
                               ws.dpos.data(), ws.dneg.data(), pos_count, pos_count);
 }
 

@@ -27,12 +27,13 @@ inline void check_embedding_ids(const std::uint32_t* ids, std::size_t m, std::si
 
 // ids: [m] in [0, rows), table: [rows, d]  ->  out: [m, d] = scale * table[ids[i]] (0 for padding).
 // An id out of range throws chord::Error naming the position, and nothing is written.
+// zero_padding = false: id 0 reads row 0 like any other id (a learned padding row, caser_pytorch's).
 inline void embedding_forward(const std::uint32_t* ids, std::size_t m, const float* table, std::size_t rows,
-                              std::size_t d, float scale, float* out) {
+                              std::size_t d, float scale, float* out, bool zero_padding = true) {
   check_embedding_ids(ids, m, rows);
   for (std::size_t i = 0; i < m; ++i) {
     float* o = out + i * d;
-    if (ids[i] == kPaddingId) {
+    if (zero_padding && ids[i] == kPaddingId) {
       for (std::size_t j = 0; j < d; ++j) o[j] = 0.0f;
       continue;
     }
@@ -43,10 +44,10 @@ inline void embedding_forward(const std::uint32_t* ids, std::size_t m, const flo
 
 // ids: [m], dout: [m, d]  ->  dtable: [rows, d], dtable[ids[i]] += scale * dout[i] (padding skipped).
 inline void embedding_backward(const std::uint32_t* ids, std::size_t m, const float* dout, std::size_t rows,
-                               std::size_t d, float scale, float* dtable) {
+                               std::size_t d, float scale, float* dtable, bool zero_padding = true) {
   check_embedding_ids(ids, m, rows);
   for (std::size_t i = 0; i < m; ++i) {
-    if (ids[i] == kPaddingId) continue;
+    if (zero_padding && ids[i] == kPaddingId) continue;
     float* row = dtable + std::size_t(ids[i]) * d;
     const float* g = dout + i * d;
     for (std::size_t j = 0; j < d; ++j) row[j] += scale * g[j];
@@ -57,6 +58,7 @@ inline void embedding_backward(const std::uint32_t* ids, std::size_t m, const fl
 struct Embedding {
   std::size_t rows = 0, d = 0;
   ParamId weight = 0;
+  bool zero_padding = true;  // false: row 0 is a learned row (see embedding_forward)
 
   static Embedding create(Parameters& p, const std::string& name, std::size_t rows, std::size_t d) {
     CHORD_CHECK(rows > 0 && d > 0, "Embedding '", name, "': zero dimension (rows ", rows, ", d ", d, ")");
@@ -76,12 +78,12 @@ struct Embedding {
 
   // ids: [m] -> out: [m, d]
   void forward(const Parameters& p, const std::uint32_t* ids, std::size_t m, float* out, float scale = 1.0f) const {
-    embedding_forward(ids, m, p.value(weight), rows, d, scale, out);
+    embedding_forward(ids, m, p.value(weight), rows, d, scale, out, zero_padding);
   }
   // ids: [m], dout: [m, d] -> g[weight] +=
   void backward(GradientBuffer& g, const std::uint32_t* ids, std::size_t m, const float* dout,
                 float scale = 1.0f) const {
-    embedding_backward(ids, m, dout, rows, d, scale, g.of(weight));
+    embedding_backward(ids, m, dout, rows, d, scale, g.of(weight), zero_padding);
   }
 };
 

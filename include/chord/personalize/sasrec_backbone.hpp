@@ -138,12 +138,9 @@ class SasrecBackbone : public PersonalizableBackbone {
     const auto user = std::int32_t(request.user);
     CHORD_CHECK(split_.evaluated(user), "SasrecBackbone: user ", user, " has no validation item (fewer than 3 events)");
     const auto& history = split_.train[request.user];
-    const std::size_t L = std::size_t(model_.config().max_len), d = std::size_t(model_.config().d);
-    const std::size_t n = std::min(history.size(), L), pad = L - n;
-    for (std::size_t t = 0; t < n; ++t) {
-      s.ids[t] = std::uint32_t(history[history.size() - n + t]);
-      s.positions[t] = std::uint32_t(pad + t + 1);  // the sampler's and the inference graph's numbering
-    }
+    const std::size_t d = std::size_t(model_.config().d);
+    // the sampler's and the inference graph's rows (the variant's padding included)
+    const std::size_t n = models::sasrec_history_rows(model_.config(), history.data(), history.size(), s.ids.data(), s.positions.data());
     nn::Rng unused;
     model_.encode(s.params, s.ids.data(), s.positions.data(), n, s.ws, unused, false);
     const float* h = s.ws.h.data() + (n - 1) * d;
