@@ -93,7 +93,7 @@ class Caser(torch.nn.Module):
         out_h = []
         for conv in self.conv_h:
             c = torch.relu(conv(E).squeeze(3))  # [B, nh, L - h + 1]
-            out_h.append(torch.nn.functional.max_pool1d(c, c.size(2)).squeeze(2))
+            out_h.append(torch.nn.functional.max_pool1d(c, int(c.size(2))).squeeze(2))
         z = torch.relu(self.fc1(self.dropout(torch.cat([out_v] + out_h, 1))))
         x = torch.cat([z, u], 1)
         return (self.W2(item_var) * x.unsqueeze(1)).sum(-1) + self.b2(item_var).squeeze(-1)
