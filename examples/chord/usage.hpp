@@ -41,6 +41,11 @@ inline std::string number_text(double v) {
   return text;
 }
 
+// An error message without its leading "<prefix>: " (CLI11 names the option itself).
+inline std::string without_prefix(const std::string& message, const std::string& prefix) {
+  return message.rfind(prefix + ": ", 0) == 0 ? message.substr(prefix.size() + 2) : message;
+}
+
 // A list of numbers in [low, high] (e.g. --budgets 2,3,4,6); parse_numbers says what is wrong.
 inline CLI::Validator numbers_in(double low, double high) {
   const std::string range = "[" + number_text(low) + ", " + number_text(high) + "]";
@@ -50,7 +55,7 @@ inline CLI::Validator numbers_in(double low, double high) {
           for (double v : parse_numbers(value, "list"))
             if (!(v >= low && v <= high)) return number_text(v) + " is not in " + range;
         } catch (const Error& e) {
-          return e.what();
+          return without_prefix(e.what(), "list");
         }
         return "";
       },
@@ -64,7 +69,7 @@ inline CLI::Validator palette_check() {
         try {
           parse_palette(value);
         } catch (const Error& e) {
-          return e.what();
+          return without_prefix(e.what(), "--palette");
         }
         return "";
       },
