@@ -5,6 +5,7 @@
 # for that backend (its leading `g++` replaced by the compiler under test, nothing added), and runs app.
 #   -DREADME=<README.md> -DEXAMPLE=<tests/readme_example.cpp> -DSOURCE_DIR=<project root>
 #   -DWORK_DIR=<scratch folder> -DCXX=<compiler> -DBACKEND=scalar|xsimd|highway
+cmake_policy(SET CMP0007 NEW)  # list(): keep the empty cell before the first "|"
 foreach(var README EXAMPLE SOURCE_DIR WORK_DIR CXX BACKEND)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "check_dropin.cmake: -D${var}=... is required")
