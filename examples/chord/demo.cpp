@@ -321,7 +321,7 @@ Action setup_demo(CLI::App& app) {
                                              "device class, compare with the baselines in one table");
   sub->footer(
       "Examples:\n"
-      "  chord demo --data ../shared/data/ml-100k/u.data      (DEMO_HELP_TIME)\n"
+      "  chord demo --data ../shared/data/ml-100k/u.data      (about 4 min on 2 cores the first time, 5 s cached)\n"
       "  chord demo                                          (synthetic data)\n"
       "The SASRec backbone and the hypernetworks are cached in --work-dir under the data's fingerprint;\n"
       "delete them to retrain. Metrics: HR/NDCG@10 of each user's test item (docs/chord.md).\n");
