@@ -181,6 +181,7 @@ PairedDifference paired_ndcg_difference(const MethodResult& a, const MethodResul
 // "+0.0073 [-0.0102, +0.0248]: within noise" / "... : CHORD higher" / "... : CHORD lower".
 std::string describe_difference(const PairedDifference& d) {
   if (d.users == 0) return "(not paired: different users)";
+  if (d.mean == 0.0 && d.half_width == 0.0) return "0: the same ranks for every user";
   const double lo = d.mean - d.half_width, hi = d.mean + d.half_width;
   char text[128];
   std::snprintf(text, sizeof text, "%+.4f [%+.4f, %+.4f]: %s", d.mean, lo, hi,
