@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -77,4 +78,5 @@ TEST_CASE("expect_file_kind says what the file is instead", "[io][file_kind]") {
                     "--model 'test_file_kind_dataset.txt': this is not a model file (it looks like a text dataset)");
   CHECK_THROWS_WITH(chord::expect_file_kind("no-such-file.bin", chord::FileKind::model, "--model"),
                     Catch::Matchers::StartsWith("cannot open 'no-such-file.bin'"));
+  std::remove(path.c_str());
 }
