@@ -11,6 +11,13 @@
 // (at -O3 the compiler vectorizes it with the baseline ISA's SIMD: a fair baseline, not a straw man).
 //
 // Run: example_01_naive_int8_dot   (CHORD_EXAMPLE_QUICK=1: a small shape, as ctest runs it)
+// Exercises (check: the "check:" line; for timings, compare GMAC/s between runs):
+//   1. Accumulate in std::int16_t instead of std::int32_t: the check fails. Compute the largest k for
+//      which int16 would be safe with codes in [-128, 127] and activations in [-127, 127].
+//   2. Build this step with -O1 (or put `#pragma GCC novector` before the inner loop): the GMAC/s falls
+//      several-fold. That is the compiler's auto-vectorization, the baseline later steps must beat.
+//   3. Do the epilogue in double: y no longer equals the reference bit for bit (the check fails) although
+//      it is no less accurate. Why does the library fix the order float(acc) * a_scale * w_scale?
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -37,6 +44,9 @@ using namespace chord::examples;
 }  // namespace
 
 int main() {
+  print_guide("int8 codes x int8 activations summed exactly in int32, then one fp32 multiply per output",
+              "the int8-vs-fp32 output error (~1e-2: quantization, not a bug), the GMAC/s every later step\n"
+              "          is compared with, and 'check: ... ok ... ok'");
   const bool quick = quick_mode();
   const std::size_t n = quick ? 200 : 2048, k = quick ? 300 : 2048;  // channels x fan-in
   const int reps = quick ? 5 : 15;

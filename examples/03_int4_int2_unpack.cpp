@@ -19,6 +19,12 @@
 // Bits = 8 they are exactly step 2's kernels, which is what the speedups are measured against.
 // Prints bytes moved per gemv and the effective bandwidth, and checks every width exactly against
 // chord::ref (at an odd shape) and against a plain int32 dot of the codes (at the timing shape).
+// Exercises (check: the "check:" line; timings as "vs 8-bit"):
+//   1. Give the 2-bit kernel a single accumulator (add every plane into the same register): the check
+//      still passes, and the 2-bit gemv gets slower: the dependency chain, not memory, sets the pace.
+//   2. Run a shape that fits in the last-level cache (n = k = 1024): is "vs 8-bit" still close to the
+//      byte ratio? Explain with the "GB/s" column.
+//   3. Pack 3-bit codes with the 4-bit kernel (codes_at(p.codes8, 3) stored at 4 bits): what do you save?
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -216,6 +222,9 @@ bool check_against_ref(const Kernels& kernels) {
 }  // namespace
 
 int main() {
+  print_guide("4- and 2-bit weights unpacked by AND + shift into the int8 panel; a gemv is memory-bound",
+              "'vs 8-bit' close to the byte ratio (2x at 4 bits, 4x at 2 bits; more if the smaller matrix\n"
+              "          fits in the cache), GB/s near the machine's bandwidth; 'check: ... ok'");
   const bool quick = quick_mode();
   const Kernels kernels = choose_kernels();
   const bool ref_ok = check_against_ref(kernels);

@@ -17,6 +17,12 @@
 // permutation. The int8 path stays exact, so the whole mixed layer is checked for equality against
 // chord::ref. Prints segments, average bits, bytes, the output error against the fp32 layer, and
 // the gemv time against the same layer at 8 bits everywhere (step 3's 8-bit case).
+// Exercises (check: the "check:" line):
+//   1. Add the palette {0, 4, 4, 8}: bits/weight and bytes rise, the error falls; the check stays ok.
+//   2. Make every level 0 except one channel: the outputs are the bias everywhere but that channel, in
+//      the original order (print_original_order shows it).
+//   3. Shuffle the strategy's levels (same counts, other channels): bits and bytes are unchanged, the
+//      error vs fp32 grows. What does that say about where the bits go?
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -127,6 +133,9 @@ void print_original_order(const chord::MixedMatrix& m, const std::vector<float>&
 }  // namespace
 
 int main() {
+  print_guide("a 2-bit-per-channel strategy decoded by two palettes into one MixedMatrix, outputs in the original order",
+              "bits/weight and bytes per palette, the error vs fp32 growing as bits shrink, the segments per\n"
+              "          width, outputs in the original channel order (pruned = bias); 'check: ... ok'");
   const bool quick = quick_mode();
   const std::size_t n = quick ? 200 : 4096, k = quick ? 264 : 2048;
   const int reps = quick ? 5 : 25;

@@ -24,6 +24,13 @@
 // The previous step ran one token (a gemv). Here m tokens go through one gemm call; the speedup over
 // step 4 compares it with m gemv calls, the step-4 way: in a gemv every weight byte is loaded and
 // unpacked for one row, in a gemm for a block of rows.
+// Exercises (check: both "== ref: ok" lines):
+//   1. Set m = 1: the gemm/gemv speedup disappears (one row block is one row). From which m does the
+//      gemm win by 2x on your CPU?
+//   2. Run with CHORD_ISA=avx2 (on an AVX-512 machine): both backends drop to their AVX2 kernels
+//      (step 6 explains their speed).
+//   3. Find the 4-byte dot step of each backend (the "source:" lines) and compare how many lines of
+//      per-ISA code each needs.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -88,6 +95,9 @@ std::string highway_source(chord::Isa isa) {
 }  // namespace
 
 int main() {
+  print_guide("the same w4a8 gemm from the xsimd and the Highway backends, and one gemm against m gemv calls",
+              "both '== ref: ok', their time ratio (either may win: read it, do not assume it), and the gemm's\n"
+              "          speedup over m gemv calls (weights unpacked once per row block instead of once per token)");
   const bool quick = quick_mode();
   // m = 30 tokens: not a multiple of either backend's row block (8, 4), so the tails run too;
   // n = 1000 channels: the last 16-channel tile is padded.

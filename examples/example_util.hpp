@@ -3,6 +3,7 @@
 //   quick_mode()      CHORD_EXAMPLE_QUICK=1: small shapes, as ctest runs the steps (also under qemu);
 //   median_ms(r, f)   the median wall time of r calls of f (after one warm-up call), in milliseconds;
 //   load4(a)          the 4 activation bytes a[0..3] as one 32-bit value, to broadcast into every lane;
+//   print_guide       the two lines every step starts with: what it shows, and what to look for;
 //   naive_gemv_s8     step 1's kernel (explained in 01_naive_int8_dot.cpp), the baseline later steps
 //                     time themselves against on the same data.
 #pragma once
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -33,6 +35,10 @@ double median_ms(int reps, F&& f) {
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+inline void print_guide(const char* shows, const char* look_for) {
+  std::printf("shows:    %s\nlook for: %s\n\n", shows, look_for);
 }
 
 inline std::int32_t load4(const std::int8_t* a) {

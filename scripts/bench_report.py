@@ -538,42 +538,48 @@ def plots(rows, peaks, tables, img_dir, doc_dir):
     rel = os.path.relpath(img_dir, doc_dir)
     images = []
     by_key = {(t, b, a, s): r for t, b, a, s, r in kernel_rows(rows)}
+    chord_colours = {8: "#08519c", 4: "#3182bd", 2: "#9ecae1"}
     for title, stem, shapes in GROUPS:
         for act, act_title in (("a8", "int8 activations"), ("f32", "fp32 activations")):
-            # One colour family per kernel table, darker for more bits; peers hatched.
-            families = ["Blues", "Oranges", "Greens", "Reds", "Purples", "Greys", "YlOrBr", "BuGn"]
-            series = []
-            for ti, table in enumerate(tables):
-                for bits, shade in ((8, 0.9), (4, 0.65), (2, 0.4)):
-                    vals = [by_key.get((table, bits, act, s), {}).get("GOPS") for s in shapes]
-                    if any(v for v in vals):
-                        colour = plt.get_cmap(families[ti % len(families)])(shade)
-                        series.append((f"{table} w{bits}{act}", vals, colour))
-            for family, peer_title, int8 in PEER_FAMILIES:
-                if act == "a8" or not int8:  # fp32 plots: fp32 peers only
-                    vals = [(peer_row(rows, family, s)[1] or {}).get("GOPS") for s in shapes]
-                    if any(v for v in vals):
-                        colour = plt.get_cmap("tab10")(6 + len([x for x in series if x[0].startswith("peer")]))
-                        series.append((f"peer: {peer_title}", vals, colour))
-            if not any(not name.startswith("peer") for name, _, _ in series):
+            # One panel per shape; in each, one bar per weight width for chord (the fastest of its kernel
+            # tables, named) and one per peer, sorted fastest first: the winner is the top bar.
+            panels = []
+            for shape in shapes:
+                bars = []
+                for bits in (8, 4, 2):
+                    best = max(((by_key.get((t, bits, act, shape), {}).get("GOPS") or 0, t) for t in tables),
+                               default=(0, None))
+                    if best[0] > 0:
+                        bars.append((f"chord w{bits}{act} ({best[1]})", best[0], chord_colours[bits], False))
+                for family, peer_title, int8 in PEER_FAMILIES:
+                    if act == "a8" or not int8:  # fp32 charts: fp32 peers only
+                        value = (peer_row(rows, family, shape)[1] or {}).get("GOPS")
+                        if value:
+                            bars.append((peer_title, value, "#bdbdbd" if not int8 else "#fdae6b", True))
+                if any(not peer for *_, peer in bars):
+                    panels.append((shape, sorted(bars, key=lambda b: b[1])))
+            if not panels:
                 continue
-            fig, ax = plt.subplots(figsize=(max(8, 1.2 + 0.18 * len(series) * len(shapes)), 4.8))
-            width = 0.8 / len(series)
-            for i, (name, vals, colour) in enumerate(series):
-                xs = [j - 0.4 + width * (i + 0.5) for j in range(len(shapes))]
-                ax.bar(xs, [v or 0 for v in vals], width, label=name, color=colour,
-                       hatch="//" if name.startswith("peer") else None, edgecolor="black", linewidth=0.3)
-            ax.set_xticks(range(len(shapes)))
-            ax.set_xticklabels(shapes)
-            ax.set_yscale("log")
-            ax.set_ylabel("GOPS (2 ops per MAC), log scale")
-            ax.set_xlabel("M:N:K")
-            ax.set_title(f"{title}\n{act_title}", fontsize=10)
-            ax.grid(axis="y", which="both", alpha=0.3)
-            ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+            height = max(2.0, 0.32 * max(len(b) for _, b in panels) + 1.0)
+            fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), height), squeeze=False)
+            for ax, (shape, bars) in zip(axes[0], panels):
+                ys = range(len(bars))
+                ax.barh(ys, [b[1] for b in bars], color=[b[2] for b in bars],
+                        hatch=None, edgecolor="black", linewidth=0.3)
+                for y, (name, value, _, peer) in zip(ys, bars):
+                    ax.text(value, y, f" {value:.3g}", va="center", fontsize=7)
+                ax.set_yticks(list(ys))
+                ax.set_yticklabels([b[0] for b in bars], fontsize=7)
+                ax.get_yticklabels()[-1].set_fontweight("bold")  # the fastest
+                ax.set_xlim(0, 1.25 * max(b[1] for b in bars))
+                ax.set_title(f"M:N:K = {shape}", fontsize=9)
+                ax.set_xlabel("GOPS (2 ops per MAC)", fontsize=8)
+                ax.grid(axis="x", alpha=0.3)
+            fig.suptitle(f"{title}, {act_title}: fastest on top (chord: its best kernel table per width; "
+                         "blue = chord, grey/orange = peers fp32/int8)", fontsize=9)
             fig.tight_layout()
             path = os.path.join(img_dir, f"gemm_{stem}_{act}.png")
-            fig.savefig(path, dpi=110)
+            fig.savefig(path, dpi=100)
             plt.close(fig)
             images.append(f"![{title}, {act_title}]({rel}/gemm_{stem}_{act}.png)")
 

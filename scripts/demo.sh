@@ -6,7 +6,8 @@
 #      the repository (else on generated data): trains a SASRec and the cloud's hypernetworks (cached in
 #      build/demo), personalizes each user's model per device class (2, 3, 4, 6 bits) through the real
 #      device <-> cloud messages, and prints one table against fp32, uniform PTQ and a shared mixed
-#      strategy (about 6 minutes on 2 cores the first time, under a minute with the cache).
+#      strategy (README.md, "How long they take": about 4 minutes on 2 shared cores the first time
+#      plus the build, seconds with the cache).
 #
 # Usage: scripts/demo.sh      (from any directory; CHORD_BUILD_ROOT, CHORD_JOBS as in test.sh)
 set -euo pipefail

@@ -1,7 +1,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "chord/backends/scalar/gemm.hpp"  // a backend: scalar, xsimd or highway
+#include "chord/backends/scalar/gemm.hpp"  // the backend: scalar, xsimd or highway (README: without CMake)
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
 
@@ -14,7 +14,8 @@ int main() {
   const std::uint8_t bits[n] = {8, 4, 2, 0};             // one bit-width per output channel
   const chord::MixedMatrix layer(w.data(), n, k, bits);  // quantize + pack: 8-, 4-, 2-bit segments
   const chord::QuantizedRows a = chord::quantize_rows(x.data(), m, k);  // int8 per-token activations
-  chord::ops::mixed_gemm_s8(chord::backends::scalar::kernel_table(), a, layer, nullptr, y.data(), n);
+  const chord::KernelTable kernels = chord::backends::scalar::kernel_table();  // the backend's kernels
+  chord::ops::mixed_gemm_s8(kernels, a, layer, nullptr, y.data(), n);
 
   chord::ref::mixed_gemm_s8(a, layer, nullptr, y_ref.data(), n);  // the oracle: integer path is exact
   for (std::size_t i = 0; i < m * n; ++i) std::printf("%8.3f%c", y[i], i % n == n - 1 ? '\n' : ' ');

@@ -13,6 +13,7 @@
 #include "chord/data/dataset.hpp"
 #include "chord/data/reader.hpp"
 #include "chord/data/synthetic.hpp"
+#include "chord/io/file_kind.hpp"
 #include "chord/models/config.hpp"
 #include "chord/models/trainer.hpp"
 
@@ -42,6 +43,7 @@ inline LoadedData load_data(const std::string& path, std::uint64_t synthetic_see
     out.dataset = data::make_synthetic(o).dataset;
     out.source = {{"data.source", "synthetic"}, {"data.synthetic_seed", std::to_string(o.seed)}};
   } else {
+    expect_file_kind(path, FileKind::text_dataset, "--data", FileKind::unknown);
     out.dataset = data::read_dataset(path);
     out.source = {{"data.source", path}};
   }

@@ -16,6 +16,7 @@
 // picks the rows, adds the latency and prints them.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 #include "command.hpp"
 #include "common.hpp"
 #include "evaluation_common.hpp"
+#include "usage.hpp"
 #include "personalize_common.hpp"
 
 #include "chord/core/checksum.hpp"
@@ -150,6 +152,44 @@ void print_row(const Row& row, const MethodResult& fp32, bool first) {
               r.full.ndcg10, r.device_bytes, r.bytes_uploaded, r.bytes_sent, adapt, latency);
 }
 
+// The paired per-user difference a - b of sampled NDCG@10 (both rows on the same users, in the same
+// order): mean and 95 % interval half-width (t quantile, Cornish-Fisher approximation: within 0.1 %
+// of the table for 10 or more users). users = 0 when the rows are not on the same users.
+struct PairedDifference {
+  std::size_t users = 0;
+  double mean = 0.0, half_width = 0.0;
+};
+
+PairedDifference paired_ndcg_difference(const MethodResult& a, const MethodResult& b) {
+  PairedDifference d;
+  if (a.user_ids != b.user_ids || a.per_user.size() != b.per_user.size() || a.per_user.size() < 2) return d;
+  const std::size_t n = a.per_user.size();
+  double sum = 0.0, sum_sq = 0.0;
+  for (std::size_t u = 0; u < n; ++u) sum += a.per_user[u].sampled.ndcg10 - b.per_user[u].sampled.ndcg10;
+  d.users = n;
+  d.mean = sum / double(n);
+  for (std::size_t u = 0; u < n; ++u) {
+    const double x = a.per_user[u].sampled.ndcg10 - b.per_user[u].sampled.ndcg10 - d.mean;
+    sum_sq += x * x;
+  }
+  const double dof = double(n - 1), z = 1.959964;
+  const double t = z + (z * z * z + z) / (4.0 * dof);
+  d.half_width = t * std::sqrt(sum_sq / dof / double(n));
+  return d;
+}
+
+// "+0.0073 [-0.0102, +0.0248]: within noise" / "... : CHORD higher" / "... : CHORD lower".
+std::string describe_difference(const PairedDifference& d) {
+  if (d.users == 0) return "(not paired: different users)";
+  if (d.mean == 0.0 && d.half_width == 0.0) return "0: the same ranks for every user";
+  const double lo = d.mean - d.half_width, hi = d.mean + d.half_width;
+  char text[128];
+  std::snprintf(text, sizeof text, "%+.4f [%+.4f, %+.4f]: %s", d.mean, lo, hi,
+                lo > 0.0 ? "CHORD higher" : hi < 0.0 ? "CHORD lower" : d.mean < 0.0 ? "CHORD below, within noise"
+                                                                                 : "within noise");
+  return text;
+}
+
 int run_demo(const DemoArgs& a) {
   const auto start = Clock::now();
   std::vector<double> budgets = parse_numbers(a.budgets, "--budgets");
@@ -245,22 +285,31 @@ int run_demo(const DemoArgs& a) {
   std::printf("(user-agnostic: one mixed strategy per device class, broadcast; latency as CHORD's at the same "
               "widths, not measured)\n\n");
 
-  // In plain words.
-  std::printf("Summary:\n");
+  // In plain words: only what the numbers support. Every comparison is paired per user (the same users
+  // in every row) with its 95 % interval; a difference whose interval includes 0 is called noise.
+  const auto keep = [&](const MethodResult& r) { return 100.0 * r.sampled.ndcg10 / fp32.sampled.ndcg10; };
+  std::printf("Summary (sampled NDCG@10 as %% of fp32's %.4f; CHORD - other: mean per-user difference, paired 95 %% "
+              "interval):\n",
+              fp32.sampled.ndcg10);
+  std::printf("  uniform PTQ (every channel at one width) keeps %.1f %% at 2 bits, %.1f %% at 4, %.1f %% at 8\n",
+              keep(*reference.find("uniform", 2.0)), keep(*reference.find("uniform", 4.0)),
+              keep(*reference.find("uniform", 8.0)));
   for (double budget : budgets) {
     const MethodResult& chord = *classes.find("chord", budget);
     const MethodResult& agnostic = *classes.find("user_agnostic", budget);
-    const auto keep = [&](const MethodResult& r) { return 100.0 * r.sampled.ndcg10 / fp32.sampled.ndcg10; };
-    std::printf("  at %g bits CHORD keeps %.1f %% of fp32 NDCG@10 (the shared strategy %.1f %%), with %.0f bytes "
-                "sent up and %.0f down per user (1/%.0f of the personalized fp32 weights); the model shrinks "
-                "%.1fx, adaptation takes %.2f ms\n",
-                budget, keep(chord), keep(agnostic), chord.bytes_uploaded, chord.bytes_sent,
-                classes.fp32_personalized_bytes / chord.bytes_sent, fp32.device_bytes / chord.device_bytes,
-                chord.adaptation_seconds * 1e3);
+    std::printf("  at %g bits CHORD keeps %.1f %%, the shared strategy %.1f %%", budget, keep(chord), keep(agnostic));
+    const MethodResult* uniform = reference.find("uniform", budget);
+    if (uniform) std::printf(", uniform %g-bit %.1f %%", budget, keep(*uniform));
+    std::printf("; CHORD - shared %s", describe_difference(paired_ndcg_difference(chord, agnostic)).c_str());
+    if (uniform) std::printf(", CHORD - uniform %s", describe_difference(paired_ndcg_difference(chord, *uniform)).c_str());
+    std::printf("\n");
   }
-  std::printf("  (%zu users: one user moves a mean NDCG@10 by up to %.4f, %.1f %% of fp32's, so differences of a few "
-              "%% between rows can be noise; --users 0 evaluates everybody)\n",
-              fp32.users, 1.0 / double(fp32.users), 100.0 / double(fp32.users) / fp32.sampled.ndcg10);
+  const MethodResult& chord_first = *classes.find("chord", budgets.front());
+  std::printf("  per user CHORD sends %.0f bytes up (profile) and %.0f down (strategy: 1/%.0f of the personalized "
+              "fp32 weights); at %g bits the model shrinks %.1fx and adaptation takes %.2f ms\n",
+              chord_first.bytes_uploaded, chord_first.bytes_sent, classes.fp32_personalized_bytes / chord_first.bytes_sent,
+              budgets.front(), fp32.device_bytes / chord_first.device_bytes, chord_first.adaptation_seconds * 1e3);
+  std::printf("  (%zu users; --users 0 evaluates everybody and narrows the intervals)\n", fp32.users);
   std::printf("total %.1f s\n", seconds_since(start));
   return 0;
 }
@@ -273,7 +322,7 @@ Action setup_demo(CLI::App& app) {
                                              "device class, compare with the baselines in one table");
   sub->footer(
       "Examples:\n"
-      "  chord demo --data ../shared/data/ml-100k/u.data      (about 6 min on 2 cores the first time)\n"
+      "  chord demo --data ../shared/data/ml-100k/u.data      (about 4 min on 2 cores the first time, 5 s cached)\n"
       "  chord demo                                          (synthetic data)\n"
       "The SASRec backbone and the hypernetworks are cached in --work-dir under the data's fingerprint;\n"
       "delete them to retrain. Metrics: HR/NDCG@10 of each user's test item (docs/chord.md).\n");
@@ -281,7 +330,7 @@ Action setup_demo(CLI::App& app) {
   sub->add_option("--work-dir", a->work_dir, "Where the trained model and hypernetworks are cached")
       ->capture_default_str();
   sub->add_option("--budgets", a->budgets, "Device classes: average bits per personalized weight")
-      ->capture_default_str();
+      ->capture_default_str()->check(numbers_in(0.01, 8.0));
   sub->add_option("--users", a->users, "Evaluate a seeded sample of this many users (0: all)")->capture_default_str();
   sub->add_option("--latency-users", a->latency_users, "Users timed for the single-user latency")
       ->capture_default_str()->check(CLI::Range(1, 1000000));

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "command.hpp"
+#include "file_checks.hpp"
+#include "usage.hpp"
 #include "common.hpp"
 
 #include "chord/core/strategy.hpp"
@@ -94,6 +96,7 @@ std::string metrics_json(const data::RankingMetrics& m) {
 // Returns the widths of every quantizable layer, in the inference graph's order.
 std::vector<std::vector<std::uint8_t>> packet_bits(const std::string& path, const models::LoadedModel& loaded,
                                                    const std::vector<LayerShape>& layers, int embedding_bits) {
+  expect_file_kind(path, FileKind::strategy_packet, "--strategy");
   const std::vector<std::uint8_t> bytes = read_file(path);
   const PacketExpectation whole{model_fingerprint(layers, loaded.architecture), layers};
   const PacketExpectation personal{personalize::device_fingerprint(loaded), personalize::personalized_layers(loaded)};
@@ -112,7 +115,7 @@ std::vector<std::vector<std::uint8_t>> packet_bits(const std::string& path, cons
 }
 
 int run_eval(const EvalArgs& a) {
-  models::LoadedModel loaded = models::load_model(a.model);
+  models::LoadedModel loaded = load_model_file(a.model);
   const LoadedData data = load_data_like(a.data, loaded.metadata);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::vector<LayerShape> layers = loaded.sasrec ? models::sasrec_quantizable_layers(loaded.sasrec->config())
@@ -206,16 +209,18 @@ Action setup_eval(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("eval", "Evaluate a saved model: fp32 and quantized weights (HR@5/10, NDCG@5/10)");
   sub->footer(
       "Examples:\n"
-      "  chord eval --model sasrec-ml1m.safetensors --data ../shared/data/ml-1m/ml-1m.txt --bits 8,4,2\n"
-      "  chord eval --model m.safetensors --bits 4 --activations s8 --protocol full --report r.json\n"
+      "  chord eval --model sasrec.safetensors --data ../shared/data/ml-100k/u.data --bits 8,4,2\n"
+      "  chord eval --model caser.safetensors --bits 4 --activations s8 --protocol full --report r.json\n"
       "Every variant quantizes every layer (embeddings included) per output channel, with fp32 activations\n"
       "(wNa32) and/or int8 per-row activations (wNa8), through the best kernels of this CPU (CHORD_ISA and\n"
       "CHORD_BACKEND force others). Protocols: 'sampled' ranks the target among 100 seeded negatives the user\n"
       "never interacted with; 'full' ranks it among all items minus the user's history.\n");
   sub->add_option("--model", a->model, "Model file written by 'chord train'")->required();
   sub->add_option("--data", a->data, "The dataset the model was trained on (not needed for synthetic data)");
-  sub->add_option("--bits", a->bits, "Uniform weight widths to evaluate besides fp32, e.g. 8,4,2")->capture_default_str();
-  sub->add_option("--activations", a->activations, "Activations for quantized weights: f32, s8 or f32,s8")->capture_default_str();
+  sub->add_option("--bits", a->bits, "Uniform weight widths to evaluate besides fp32, e.g. 8,4,2")->capture_default_str()
+      ->check(list_of({"8", "4", "2", "fp32", "32"}));
+  sub->add_option("--activations", a->activations, "Activations for quantized weights: f32, s8 or f32,s8")->capture_default_str()
+      ->check(list_of({"f32", "s8"}));
   sub->add_option("--strategy", a->strategy,
                   "Also evaluate a per-channel strategy packet (.chrs) for this model: of every layer, or of the "
                   "personalized layers as 'chord strategy' writes it");

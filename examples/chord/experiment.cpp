@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "command.hpp"
+#include "file_checks.hpp"
+#include "usage.hpp"
 #include "common.hpp"
 #include "evaluation_common.hpp"
 
@@ -90,6 +92,7 @@ std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& b
                                                  std::string& description) {
   const std::vector<LayerShape> shapes = layer_shapes(backbone.layers());
   if (!path.empty()) {
+    expect_file_kind(path, FileKind::hypernetworks, "--hyper");
     const SafetensorsFile file = load_safetensors(path);
     const auto kind = file.metadata.find("chord.kind");
     if (kind == file.metadata.end() || kind->second != "hypernetworks")
@@ -129,7 +132,7 @@ std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& b
 
 int run_experiment_command(const ExperimentArgs& a) {
   const std::vector<double> budgets = parse_budgets(a.budgets);
-  models::LoadedModel loaded = models::load_model(a.model);
+  models::LoadedModel loaded = load_model_file(a.model);
   const LoadedData data = load_data_like(a.data, loaded.metadata);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const KernelTable& kernels = best_kernels();
@@ -231,8 +234,8 @@ Action setup_experiment(CLI::App& app) {
                                                    "bytes, adaptation time)");
   sub->footer(
       "Examples:\n"
-      "  chord experiment --model sasrec-ml1m.safetensors --data ../shared/data/ml-1m/ml-1m.txt --report exp.json\n"
-      "  chord experiment --model m.safetensors --hyper hyper.safetensors --budgets 2,4 --users 0 --qat-users 50\n"
+      "  chord experiment --model sasrec.safetensors --data ../shared/data/ml-100k/u.data --report exp.json\n"
+      "  chord experiment --model caser.safetensors --hyper caser-hyper.safetensors --budgets 2,4 --users 0 --qat-users 50\n"
       "Methods per budget: fp32, uniform (when the budget is 2, 4 or 8), user_agnostic, random_mixed, q2_energy,\n"
       "chord (each user's own strategy through the profile -> cloud -> packet -> device path), chord_random_backbone\n"
       "(the whole pipeline on a randomly initialized model of the same configuration) and qat (on-device\n"
@@ -244,7 +247,8 @@ Action setup_experiment(CLI::App& app) {
   sub->add_option("--save-hyper", a->save_hyper, "Write the hypernetworks trained here to this file");
   sub->add_option("--random-hyper", a->random_hyper, "Hypernetworks of the random backbone (else trained here)");
   sub->add_flag("--no-ablation", a->no_ablation, "Skip the random-backbone ablation");
-  sub->add_option("--budgets", a->budgets, "Average bits per personalized weight, e.g. 2,3,4")->capture_default_str();
+  sub->add_option("--budgets", a->budgets, "Average bits per personalized weight, e.g. 2,3,4")->capture_default_str()
+      ->check(numbers_in(0.0, 8.0));
   sub->add_option("--users", a->users, "Evaluate a seeded sample of this many users (0: all)")->capture_default_str();
   sub->add_option("--latency-users", a->latency_users,
                   "Time the single-user latency (fp32, uniform, CHORD) on this many of them (0: not timed)")

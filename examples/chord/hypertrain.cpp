@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "command.hpp"
+#include "file_checks.hpp"
+#include "usage.hpp"
 #include "common.hpp"
 #include "personalize_common.hpp"
 
@@ -30,7 +32,7 @@ struct HypertrainArgs {
 
 int run_hypertrain(const HypertrainArgs& a) {
   const auto start = std::chrono::steady_clock::now();
-  const models::LoadedModel loaded = models::load_model(a.model);
+  const models::LoadedModel loaded = load_model_file(a.model);
   const LoadedData data = load_data_like(a.data, loaded.metadata);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::unique_ptr<personalize::PersonalizableBackbone> backbone = make_backbone(loaded, split);
@@ -81,8 +83,8 @@ Action setup_hypertrain(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("hypertrain", "CHORD (cloud): train the hypernetworks that personalize a frozen model");
   sub->footer(
       "Examples:\n"
-      "  chord hypertrain --model sasrec.safetensors --data ../shared/data/ml-100k/ml-100k.txt --out hyper.safetensors\n"
-      "  chord hypertrain --model caser.safetensors --steps 50 --budgets 3      (synthetic data: no --data)\n"
+      "  chord hypertrain --model sasrec.safetensors --data ../shared/data/ml-100k/u.data --out hyper.safetensors\n"
+      "  chord hypertrain --model caser.safetensors --steps 50 --budgets 3 --out caser-hyper.safetensors   (synthetic data)\n"
       "The model stays frozen. Per step, --users-per-step users each get a budget from --budgets, a relaxed\n"
       "per-channel bit assignment from the hypernetworks, and the loss of the model with those weights on\n"
       "their training items (docs/chord.md). The file is read by 'chord strategy'.\n");
@@ -91,7 +93,8 @@ Action setup_hypertrain(CLI::App& app) {
   sub->add_option("--out", a->out, "Where to write the hypernetworks")->capture_default_str();
   sub->add_option("--steps", a->steps, "Adam steps")->capture_default_str();
   sub->add_option("--users-per-step", a->users_per_step, "Users per step")->capture_default_str()->check(CLI::Range(1, 100000));
-  sub->add_option("--budgets", a->budgets, "Device budget classes (average bits per weight)")->capture_default_str();
+  sub->add_option("--budgets", a->budgets, "Device budget classes (average bits per weight)")->capture_default_str()
+      ->check(numbers_in(0.0, 8.0));
   sub->add_option("--hidden", a->hidden, "Hidden width of each hypernetwork")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--rank", a->rank, "Rank of the element-level sensitivity")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str();

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "command.hpp"
+#include "file_checks.hpp"
+#include "usage.hpp"
 #include "common.hpp"
 #include "personalize_common.hpp"
 
@@ -27,7 +29,7 @@ struct InferArgs {
 };
 
 int run_infer(const InferArgs& a) {
-  const models::LoadedModel loaded = models::load_model(a.model);
+  const models::LoadedModel loaded = load_model_file(a.model);
   const LoadedData data = load_data_like(a.data, loaded.metadata);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::int32_t user = checked_user(split, a.user);
@@ -35,7 +37,7 @@ int run_infer(const InferArgs& a) {
   o.embedding_bits = a.embedding_bits;
   o.mode = a.activations == "s8" ? models::LinearMode::mixed_s8 : models::LinearMode::mixed_f32;
   personalize::DeviceModel device(loaded, o);
-  const std::vector<std::uint8_t> packet = read_file(a.strategy);
+  const std::vector<std::uint8_t> packet = read_packet_for(a.strategy, loaded, a.model, device.expectation());
   // the device's palette: the one it asked with (carried back in the packet) unless told otherwise
   const Palette palette = a.palette.empty()
                               ? decode_strategy(packet.data(), packet.size(), device.expectation(), a.strategy).palette
@@ -69,7 +71,7 @@ Action setup_infer(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("infer", "CHORD (device): apply a strategy packet and rank items for a user");
   sub->footer(
       "Examples:\n"
-      "  chord infer --model sasrec.safetensors --strategy s.chrs --data ../shared/data/ml-100k/ml-100k.txt --user 17\n"
+      "  chord infer --model sasrec.safetensors --strategy s.chrs --data ../shared/data/ml-100k/u.data --user 17\n"
       "The device decodes the packet (refusing one for another model), quantizes and packs its frozen\n"
       "personalized layers per channel (no gradients), and runs the mixed-precision model through the best\n"
       "kernels of this CPU on the user's history (train + validation items); the adaptation is timed.\n");
@@ -78,7 +80,7 @@ Action setup_infer(CLI::App& app) {
   sub->add_option("--data", a->data, "The dataset (not needed for synthetic data)");
   sub->add_option("--user", a->user, "User index in the data (0-based)")->required();
   sub->add_option("--top", a->top, "How many items to list")->capture_default_str()->check(CLI::Range(1, 1000000));
-  sub->add_option("--palette", a->palette, "Decode with this palette (default: the packet's)");
+  sub->add_option("--palette", a->palette, "Decode with this palette (default: the packet's)")->check(palette_check());
   sub->add_option("--embedding-bits", a->embedding_bits, "Width of the embeddings (2, 4 or 8)")->capture_default_str()
       ->check(CLI::IsMember({2, 4, 8}));
   sub->add_option("--activations", a->activations, "s8 (W-A8) or f32 (W-A32)")->capture_default_str()

@@ -12,6 +12,7 @@
 #include "chord/core/error.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/data/split.hpp"
+#include "chord/io/file_kind.hpp"
 #include "chord/io/safetensors.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/backbone.hpp"
@@ -80,6 +81,7 @@ inline std::size_t profile_dim_of(const models::LoadedModel& model) {
 // else (fingerprint, profile size, tensors) must match the model.
 inline std::unique_ptr<personalize::Hypernetworks> load_hypernetworks_for(const std::string& path,
                                                                          const models::LoadedModel& model) {
+  expect_file_kind(path, FileKind::hypernetworks, "--hyper");
   const SafetensorsFile file = load_safetensors(path);
   const auto number = [&](const char* key) {
     const auto it = file.metadata.find(key);

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "command.hpp"
+#include "file_checks.hpp"
+#include "usage.hpp"
 #include "common.hpp"
 #include "personalize_common.hpp"
 
@@ -24,7 +26,7 @@ struct ProfileArgs {
 };
 
 int run_profile(const ProfileArgs& a) {
-  const models::LoadedModel loaded = models::load_model(a.model);
+  const models::LoadedModel loaded = load_model_file(a.model);
   const LoadedData data = load_data_like(a.data, loaded.metadata);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::int32_t user = checked_user(split, a.user);
@@ -50,7 +52,7 @@ Action setup_profile(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("profile", "CHORD (device): encode a user's profile and budget for the cloud");
   sub->footer(
       "Examples:\n"
-      "  chord profile --model sasrec.safetensors --data ../shared/data/ml-100k/ml-100k.txt --user 17 --budget 3\n"
+      "  chord profile --model sasrec.safetensors --data ../shared/data/ml-100k/u.data --user 17 --budget 3\n"
       "The profile is the frozen fp32 model's state after the user's training items; the message (CHRP v1,\n"
       "docs/chord.md) carries it with the budget, the device's palette and the model's fingerprint, and no\n"
       "user id or interaction. The cloud answers with 'chord strategy'.\n");
@@ -59,7 +61,8 @@ Action setup_profile(CLI::App& app) {
   sub->add_option("--user", a->user, "User index in the data (0-based)")->required();
   sub->add_option("--budget", a->budget, "Average bits per weight the device affords")->capture_default_str()
       ->check(CLI::Range(0.0f, 8.0f));
-  sub->add_option("--palette", a->palette, "The device's widths for levels 0..3")->capture_default_str();
+  sub->add_option("--palette", a->palette, "The device's widths for levels 0..3")->capture_default_str()
+      ->check(palette_check());
   sub->add_option("--out", a->out, "Where to write the profile message")->capture_default_str();
   return {sub, [a] { return run_profile(*a); }};
 }

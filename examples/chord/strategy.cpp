@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "file_checks.hpp"
 #include "personalize_common.hpp"
 
 #include "chord/io/atomic_file.hpp"
@@ -23,15 +24,15 @@ struct StrategyArgs {
 };
 
 int run_strategy(const StrategyArgs& a) {
-  const models::LoadedModel loaded = models::load_model(a.model);
+  const models::LoadedModel loaded = load_model_file(a.model);
   const std::vector<personalize::PersonalizedLayer> layers = personalized_view(loaded);
   const std::uint64_t fingerprint = personalize::device_fingerprint(loaded);
   const std::unique_ptr<personalize::Hypernetworks> nets = load_hypernetworks_for(a.hyper, loaded);
   const personalize::QuantizationCache cache(layers);
   const personalize::CloudPersonalizer cloud(*nets, cache, fingerprint);
-  const std::vector<std::uint8_t> request = read_file(a.profile);
-  const ProfileMessage message =
-      decode_profile(request.data(), request.size(), cloud.expectation(), a.profile);
+  const std::vector<std::uint8_t> request =
+      read_profile_for(a.profile, loaded, a.model, fingerprint, cloud.expectation().profile_dim);
+  const ProfileMessage message = decode_profile(request.data(), request.size(), cloud.expectation(), a.profile);
   const StrategyPacket packet = cloud.respond(message);
   const std::vector<std::uint8_t> answer = encode_strategy(packet);
   write_file_atomic(a.out, answer.data(), answer.size());

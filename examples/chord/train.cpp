@@ -148,8 +148,8 @@ Action setup_train(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("train", "Train a SASRec or Caser model and save it as a .safetensors file");
   sub->footer(
       "Examples:\n"
-      "  chord train --model sasrec --data ../shared/data/ml-1m/ml-1m.txt --out sasrec-ml1m.safetensors\n"
-      "  chord train --model caser                    (no --data: synthetic data, trains in seconds)\n"
+      "  chord train --model sasrec --data ../shared/data/ml-100k/u.data --out sasrec.safetensors\n"
+      "  chord train --model caser --out caser.safetensors     (no --data: synthetic data, trains in seconds)\n"
       "The split is leave-one-out (last item = test, second-to-last = validation). Training stops early when\n"
       "validation NDCG@10 (100 sampled negatives) has not improved for --patience evaluations, and the best\n"
       "model is saved. Defaults follow the papers; long-history data (mean length >= 60, e.g. MovieLens) gets\n"

@@ -130,12 +130,13 @@ inline Isa parse_isa(std::string_view name) {
   throw Error("unknown ISA '" + std::string(name) + "' (CHORD_ISA): expected one of " + names);
 }
 
-// The compiled tables this CPU runs, best first. Within one ISA, `preferred_backend` (when not empty)
-// comes first, then xsimd, then highway.
-inline std::vector<KernelTable> usable_kernel_tables(std::string_view preferred_backend) {
+// The tables of `candidates` this CPU runs, best first. Within one ISA, `preferred_backend` (when not
+// empty) comes first, then xsimd, then highway.
+inline std::vector<KernelTable> usable_among(const std::vector<KernelTable>& candidates,
+                                             std::string_view preferred_backend = {}) {
   const CpuFeatures cpu = detect_cpu();
   std::vector<KernelTable> tables;
-  for (const KernelTable& t : compiled_kernel_tables())
+  for (const KernelTable& t : candidates)
     if (cpu_supports(t.isa, cpu)) tables.push_back(t);
   std::stable_sort(tables.begin(), tables.end(), [&](const KernelTable& x, const KernelTable& y) {
     const int rx = dispatch_detail::isa_rank(x.isa), ry = dispatch_detail::isa_rank(y.isa);
@@ -144,6 +145,19 @@ inline std::vector<KernelTable> usable_kernel_tables(std::string_view preferred_
            dispatch_detail::backend_rank(y.backend, preferred_backend);
   });
   return tables;
+}
+// The best of `candidates` this CPU runs: for a program that links one backend's tables itself (the
+// Highway drop-in route of README.md) instead of backends/dispatch/compiled_tables.cpp. Throws
+// chord::Error when the CPU runs none of them.
+inline KernelTable best_usable(const std::vector<KernelTable>& candidates) {
+  const std::vector<KernelTable> usable = usable_among(candidates);
+  if (usable.empty())
+    throw Error("none of the kernel tables " + dispatch_detail::describe(candidates) + " runs on this CPU");
+  return usable.front();
+}
+// The compiled tables this CPU runs, best first (see usable_among).
+inline std::vector<KernelTable> usable_kernel_tables(std::string_view preferred_backend) {
+  return usable_among(compiled_kernel_tables(), preferred_backend);
 }
 // Same, with the preferred backend taken from CHORD_BACKEND.
 inline std::vector<KernelTable> usable_kernel_tables() {
