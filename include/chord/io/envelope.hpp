@@ -44,6 +44,11 @@ struct EnvelopeFormat {
   const char* name;  // "strategy packet", "profile message": how a wrong magic is described
 };
 
+// The two formats (their payloads: io/strategy_packet.hpp, io/profile_message.hpp). File-type sniffing
+// (io/file_kind.hpp) reads the same magics.
+inline constexpr EnvelopeFormat kStrategyFormat = {{'C', 'H', 'R', 'S'}, 1, "strategy packet"};
+inline constexpr EnvelopeFormat kProfileFormat = {{'C', 'H', 'R', 'P'}, 1, "profile message"};
+
 // What every envelope says besides its payload.
 struct Envelope {
   std::uint64_t fingerprint = 0;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/io/envelope.hpp"
 
 namespace chord {
 
@@ -62,8 +63,8 @@ inline constexpr std::size_t kSniffBytes = 64 * 1024;  // enough for a chord saf
 // `file_size`.
 inline FileKind sniff_file_kind(const std::uint8_t* head, std::size_t size, std::uint64_t file_size) {
   if (file_size == 0 || size == 0) return FileKind::empty;
-  if (size >= 4 && std::memcmp(head, "CHRS", 4) == 0) return FileKind::strategy_packet;
-  if (size >= 4 && std::memcmp(head, "CHRP", 4) == 0) return FileKind::profile_message;
+  if (size >= 4 && std::memcmp(head, kStrategyFormat.magic, 4) == 0) return FileKind::strategy_packet;
+  if (size >= 4 && std::memcmp(head, kProfileFormat.magic, 4) == 0) return FileKind::profile_message;
   if (size >= 9 && head[8] == '{') {
     std::uint64_t header = 0;
     for (int i = 7; i >= 0; --i) header = header << 8 | head[i];

@@ -41,7 +41,6 @@
 
 namespace chord {
 
-inline constexpr EnvelopeFormat kProfileFormat = {{'C', 'H', 'R', 'P'}, 1, "profile message"};
 inline constexpr std::size_t kProfileHeaderBytes = kEnvelopeHeaderBytes + 4;  // the envelope + dimension
 // A profile is a hidden state (d = 50..512 in the models): 1 << 20 floats is far beyond any real one
 // and keeps a corrupted dimension from asking for gigabytes before the bounds check.

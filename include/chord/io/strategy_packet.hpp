@@ -42,7 +42,6 @@
 
 namespace chord {
 
-inline constexpr EnvelopeFormat kStrategyFormat = {{'C', 'H', 'R', 'S'}, 1, "strategy packet"};
 inline constexpr std::size_t kStrategyHeaderBytes = kEnvelopeHeaderBytes + 4;  // the envelope + layer count
 inline constexpr float kMaxStrategyBudget = kMaxEnvelopeBudget;
 
