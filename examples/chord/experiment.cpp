@@ -72,18 +72,6 @@ std::vector<double> parse_budgets(const std::string& s) {
   return out;
 }
 
-std::size_t metadata_size(const SafetensorsFile& file, const std::string& key, const std::string& path) {
-  const auto found = file.metadata.find(key);
-  if (found == file.metadata.end()) throw Error("hypernetworks '" + path + "': no '" + key + "' in the metadata");
-  try {
-    std::size_t used = 0;
-    const unsigned long v = std::stoul(found->second, &used);
-    if (used == found->second.size()) return std::size_t(v);
-  } catch (const std::exception&) {
-  }
-  throw Error("hypernetworks '" + path + "': " + key + " is '" + found->second + "', not a number");
-}
-
 // Hypernetworks from a file (their config from its metadata), or trained here on every user.
 std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& backbone, const std::string& path,
                                                  const ExperimentArgs& a, const std::string& what,
@@ -91,12 +79,7 @@ std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& b
   const std::vector<LayerShape> shapes = layer_shapes(backbone.layers());
   if (!path.empty()) {
     const SafetensorsFile file = load_safetensors(path);
-    const auto kind = file.metadata.find("chord.kind");
-    if (kind == file.metadata.end() || kind->second != "hypernetworks")
-      throw Error("hypernetworks '" + path + "': not a hypernetworks file (chord.kind is '" +
-                  (kind == file.metadata.end() ? std::string("missing") : kind->second) + "')");
-    const HypernetConfig config{backbone.profile_dim(), metadata_size(file, "chord.hidden", path),
-                                metadata_size(file, "chord.rank", path)};
+    const HypernetConfig config = hypernet_config_from(file, backbone.profile_dim(), path);
     auto nets = std::make_unique<Hypernetworks>(shapes, config);
     read_hypernetworks(file, *nets, backbone_fingerprint(backbone), path);
     description = "file " + path;

@@ -81,23 +81,9 @@ inline std::size_t profile_dim_of(const models::LoadedModel& model) {
 inline std::unique_ptr<personalize::Hypernetworks> load_hypernetworks_for(const std::string& path,
                                                                          const models::LoadedModel& model) {
   const SafetensorsFile file = load_safetensors(path);
-  const auto number = [&](const char* key) {
-    const auto it = file.metadata.find(key);
-    CHORD_CHECK(it != file.metadata.end(), "hypernetworks '", path, "': no '", key, "' in the metadata");
-    std::size_t used = 0;
-    unsigned long long v = 0;
-    try {
-      v = std::stoull(it->second, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    CHORD_CHECK(used == it->second.size() && v >= 1 && v <= 4096, "hypernetworks '", path, "': '", key, "' = '",
-                it->second, "' is not a size in 1..4096");
-    return std::size_t(v);
-  };
   const std::vector<LayerShape> shapes = personalize::personalized_layers(model);
   auto nets = std::make_unique<personalize::Hypernetworks>(
-      shapes, personalize::HypernetConfig{profile_dim_of(model), number("chord.hidden"), number("chord.rank")});
+      shapes, personalize::hypernet_config_from(file, profile_dim_of(model), path));
   personalize::read_hypernetworks(file, *nets, personalize::device_fingerprint(model), path);
   return nets;
 }

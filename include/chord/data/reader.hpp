@@ -27,6 +27,7 @@
 #include "chord/core/error.hpp"
 #include "chord/data/dataset.hpp"
 #include "chord/data/text.hpp"
+#include "chord/io/atomic_file.hpp"
 
 namespace chord::data {
 
@@ -240,18 +241,11 @@ inline Dataset parse_dataset(std::string_view text, std::string_view source, con
   throw Error("parse_dataset: unknown format");
 }
 
-// The whole content of a file (binary, no newline translation).
-inline std::string read_file_bytes(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  CHORD_CHECK(file != nullptr, path, ": cannot open file");
+// The whole content of a file (binary, no newline translation): a regular file of bounded size
+// (io/atomic_file.hpp read_regular_file: a FIFO or /dev/zero is refused).
+inline std::string read_file_bytes(const std::string& path, const InputLimits& limits = default_limits()) {
   std::string bytes;
-  char buffer[1 << 16];
-  for (;;) {
-    const std::size_t got = std::fread(buffer, 1, sizeof buffer, file.get());
-    bytes.append(buffer, got);
-    if (got < sizeof buffer) break;
-  }
-  CHORD_CHECK(!std::ferror(file.get()), path, ": read error");
+  ::chord::detail::read_regular_file(path, limits.max_input_bytes, bytes);
   return bytes;
 }
 
