@@ -9,7 +9,8 @@ CHORD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Native build: compilers, build tools and the header/library dependencies (Debian 12 names).
 # libclang-rt-14-dev gives Clang its sanitizer runtimes (the ASan+UBSan configuration).
 CHORD_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev catch2 libxsimd-dev libhwy-dev
-                      libbenchmark-dev libcpuinfo-dev libcli11-dev libfmt-dev nlohmann-json3-dev)
+                      libbenchmark-dev libcpuinfo-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+                      locales)  # localedef + locale sources: the tests compile de_DE.UTF-8 (tests/CMakeLists.txt)
 # aarch64 cross build, its tests run under qemu. libhwy-dev:arm64 provides the arm64 libhwy.so; there
 # is no libcpuinfo-dev:arm64 here because it cannot be co-installed with the amd64 one (the cross build
 # goes without cpuinfo).

@@ -95,10 +95,4 @@ inline std::unique_ptr<personalize::PersonalizableBackbone> make_backbone(const 
   return std::make_unique<personalize::CaserBackbone>(*model.caser, split);
 }
 
-// The user as an index of the data, checked.
-inline std::int32_t checked_user(const data::LeaveOneOutSplit& split, long long user) {
-  CHORD_CHECK(user >= 0 && user < split.num_users, "--user ", user, " is not in 0..", split.num_users - 1);
-  return std::int32_t(user);
-}
-
 }  // namespace chord::cli

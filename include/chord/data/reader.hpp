@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/core/limits.hpp"
 #include "chord/data/dataset.hpp"
 #include "chord/data/text.hpp"
 #include "chord/io/atomic_file.hpp"
@@ -49,6 +50,7 @@ struct ReadOptions {
   std::int32_t max_user_id = kMaxId;     // larger user ids are an error
   std::int32_t max_item_id = kMaxId;     // larger item ids are an error (e.g. a known catalogue size)
   bool allow_repeated_ratings = false;   // C, D: accept a second row for the same (user, item)
+  std::int64_t max_distinct_ids = default_limits().max_distinct_ids;  // distinct users, distinct items
 };
 
 namespace detail {
@@ -64,10 +66,10 @@ struct UserGroup {
   std::size_t begin = 0, end = 0;
 };
 
-// Sorts groups by user id, refuses a user seen twice, and copies the items out in user order.
-// `twice` explains the refusal for the format at hand.
+// Sorts groups by user id, refuses a user seen twice, and copies the items out in user order, each
+// renumbered to its dense index (dataset.hpp). `twice` explains the refusal for the format at hand.
 inline Dataset assemble(std::string_view source, std::vector<UserGroup>& groups, const std::vector<ItemId>& items,
-                        const char* twice) {
+                        const char* twice, const ReadOptions& opt) {
   const auto by_user_then_line = [](const UserGroup& a, const UserGroup& b) {
     return a.user != b.user ? a.user < b.user : a.line < b.line;
   };
@@ -77,18 +79,27 @@ inline Dataset assemble(std::string_view source, std::vector<UserGroup>& groups,
     if (groups[g].user == groups[g - 1].user)
       fail_line(Where{source, groups[g].line}, "user ", groups[g].user, " was already on line ", groups[g - 1].line,
                 ": ", twice);
+  CHORD_CHECK(std::int64_t(groups.size()) <= opt.max_distinct_ids, source, ": ", groups.size(),
+              " distinct user ids exceed the limit of ", opt.max_distinct_ids, " (ReadOptions::max_distinct_ids)");
   Dataset d;
   d.name = std::string(source);
+  d.item_ids = items;
+  std::sort(d.item_ids.begin(), d.item_ids.end());
+  d.item_ids.erase(std::unique(d.item_ids.begin(), d.item_ids.end()), d.item_ids.end());
+  CHORD_CHECK(std::int64_t(d.item_ids.size()) <= opt.max_distinct_ids, source, ": ", d.item_ids.size(),
+              " distinct item ids exceed the limit of ", opt.max_distinct_ids, " (ReadOptions::max_distinct_ids)");
+  d.num_items = static_cast<std::int32_t>(d.item_ids.size());
   d.num_users = static_cast<std::int32_t>(groups.size());
   d.sequences.resize(groups.size());
   d.user_ids.resize(groups.size());
-  ItemId max_item = 0;
+  const auto dense = [&](ItemId raw) {
+    return ItemId(std::lower_bound(d.item_ids.begin(), d.item_ids.end(), raw) - d.item_ids.begin()) + 1;
+  };
   for (std::size_t g = 0; g < groups.size(); ++g) {
     d.user_ids[g] = groups[g].user;
-    d.sequences[g].assign(items.begin() + std::ptrdiff_t(groups[g].begin), items.begin() + std::ptrdiff_t(groups[g].end));
-    for (ItemId item : d.sequences[g]) max_item = std::max(max_item, item);
+    d.sequences[g].reserve(groups[g].end - groups[g].begin);
+    for (std::size_t i = groups[g].begin; i < groups[g].end; ++i) d.sequences[g].push_back(dense(items[i]));
   }
-  d.num_items = max_item;
   return d;
 }
 
@@ -140,7 +151,8 @@ inline Dataset parse_user_lines(std::string_view text, std::string_view source, 
   const bool one_line_per_user = format == Format::user_sequence || first_multi_line != 0;
   return assemble(source, groups, items,
                   one_line_per_user ? "a 'user item1 item2 ...' (format B) file has one line per user"
-                                    : "the lines of one user must be consecutive ('user item' format A)");
+                                    : "the lines of one user must be consecutive ('user item' format A)",
+                  opt);
 }
 
 // Formats C and D: rating logs, sorted here into sequences.
@@ -199,7 +211,7 @@ inline Dataset parse_rating_log(std::string_view text, std::string_view source, 
                     "); set ReadOptions::allow_repeated_ratings to keep repeats");
     }
   }
-  return assemble(source, groups, items, "internal: rows of one user were not merged");
+  return assemble(source, groups, items, "internal: rows of one user were not merged", opt);
 }
 
 inline bool ends_with(std::string_view s, std::string_view suffix) {
