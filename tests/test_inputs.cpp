@@ -145,7 +145,7 @@ TEST_CASE("inputs: experiment report counts must be non-negative integers", "[io
   REQUIRE(text.find(key) != std::string::npos);
   text.replace(text.find(key), key.size(), "\"evaluation_users\": -3");
   CHECK_THROWS_WITH(personalize::parse_experiment_report(text, "r.json"),
-                    Contains("r.json") && Contains("'evaluation_users' = -3 is not a non-negative integer"));
+                    Contains("r.json") && Contains("'evaluation_users' has the wrong type (-3 is not a non-negative integer)"));
 }
 
 TEST_CASE("inputs: sparse item ids are mapped to dense indices", "[io][data]") {

@@ -89,6 +89,9 @@ inline LoadedData load_data_for(const std::string& path, const models::LoadedMod
   const models::DataBinding binding = models::binding_from(model.metadata, "model '" + model_path + "'", items, users);
   models::check_model_data(binding, model_path, out.dataset, allow_other_data);
   out.dataset = models::renumber_for_model(std::move(out.dataset), binding, model_path);
+  CHORD_CHECK(out.dataset.num_items <= items && (users < 0 || out.dataset.num_users <= users), "'", out.dataset.name,
+              "' has ", out.dataset.num_items, " items and ", out.dataset.num_users, " users, model '", model_path,
+              "' knows ", items, " items", users < 0 ? "" : " and " + std::to_string(users) + " users");
   return out;
 }
 

@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
   sasrec.num_items = 6, sasrec.d = 4, sasrec.blocks = 1, sasrec.heads = 2, sasrec.max_len = 3, sasrec.hidden = 4;
   m::SasrecModel s(sasrec);
   s.init(1);
-  write(dir + "/model_file/sasrec.bin", 1, model_bytes(s.params(), m::to_metadata(sasrec)));
+  m::Metadata bound = m::to_metadata(sasrec);  // with a data binding (models/data_binding.hpp): 6 items
+  bound["data.fingerprint"] = "0x0123456789abcdef", bound["data.item_ids"] = "1-3,7,9-10", bound["data.user_ids"] = "2,4-5";
+  write(dir + "/model_file/sasrec.bin", 1, model_bytes(s.params(), bound));
   m::CaserConfig caser;
   caser.num_items = 5, caser.num_users = 3, caser.d = 4, caser.L = 2, caser.T = 1, caser.nh = 2, caser.nv = 1;
   m::CaserModel c(caser);
