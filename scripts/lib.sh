@@ -10,7 +10,9 @@ CHORD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # libclang-rt-14-dev gives Clang its sanitizer runtimes (the ASan+UBSan configuration).
 CHORD_BUILD_PACKAGES=(cmake ninja-build g++ clang libclang-rt-14-dev catch2 libxsimd-dev libhwy-dev
                       libbenchmark-dev libcpuinfo-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-                      python3-torch python3-numpy)  # the last two: the interop tests (tests/interop)
+                      locales python3-torch python3-numpy)
+# locales: localedef + locale sources (the tests compile de_DE.UTF-8, tests/CMakeLists.txt);
+# python3-torch, python3-numpy: the interop tests (tests/interop)
 # aarch64 cross build, its tests run under qemu. libhwy-dev:arm64 provides the arm64 libhwy.so; there
 # is no libcpuinfo-dev:arm64 here because it cannot be co-installed with the amd64 one (the cross build
 # goes without cpuinfo).

@@ -25,7 +25,7 @@ usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 config_args() {
   case $1 in
     gcc) args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++) ;;
-    clang) args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++) ;;
+    clang) args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ -DCHORD_BUILD_FUZZ=ON) ;;  # + ctest label fuzz
     asan) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCHORD_SANITIZE=ON) ;;
     # -O2, not -O3: aarch64 GCC 12.2 has an internal compiler error (vect_transform_reduction) when
     # it vectorizes an fmax reduction that widens float to double at -O3. Under qemu only

@@ -26,6 +26,14 @@ using Seqs = std::vector<std::vector<ItemId>>;
 
 namespace {
 
+// The sequences in the file's item ids (the reader renumbers items densely: dataset.hpp).
+Seqs raw_sequences(const Dataset& d) {
+  Seqs out = d.sequences;
+  for (auto& sequence : out)
+    for (ItemId& item : sequence) item = raw_item_id(d, item);
+  return out;
+}
+
 // The error message parsing `text` gives, or "" when it parses.
 std::string error_of(const std::string& text, const std::string& source, const ReadOptions& opt = {}) {
   try {
@@ -92,15 +100,17 @@ TEST_CASE("reader: the four formats and what they tolerate", "[data][reader]") {
     const Dataset d = parse_dataset("1 10\n1 11\n1 10\n2 7\n", "a.txt");
     CHECK(d.name == "a.txt");
     CHECK(d.num_users == 2);
-    CHECK(d.num_items == 11);
-    CHECK(d.sequences == Seqs{{10, 11, 10}, {7}});
+    CHECK(d.num_items == 3);  // distinct items 7, 10, 11 -> 1, 2, 3
+    CHECK(d.item_ids == std::vector<std::int32_t>{7, 10, 11});
+    CHECK(d.sequences == Seqs{{2, 3, 2}, {1}});
+    CHECK(raw_sequences(d) == Seqs{{10, 11, 10}, {7}});
     CHECK(d.user_ids == std::vector<std::int32_t>{1, 2});
   }
   SECTION("B: one line per user; users in any order, gaps renumbered, repeats kept") {
     const Dataset d = parse_dataset("5 3 3 4\n2 9\n", "b.txt");
-    CHECK(d.sequences == Seqs{{9}, {3, 3, 4}});
+    CHECK(raw_sequences(d) == Seqs{{9}, {3, 3, 4}});
     CHECK(d.user_ids == std::vector<std::int32_t>{2, 5});
-    CHECK(d.num_items == 9);
+    CHECK(d.num_items == 3);
   }
   SECTION("CRLF, blank lines, tabs and a missing final newline read like clean LF") {
     const Dataset clean = parse_dataset("1 1\n1 2\n2 3\n", "x.txt");
@@ -116,14 +126,14 @@ TEST_CASE("reader: the four formats and what they tolerate", "[data][reader]") {
         "1\t9\t5\t300\n"  // same time as item 7: row order decides
         "2\t6\t2\t50\n";
     const Dataset d = parse_dataset(text, "ml/u.data");
-    CHECK(d.sequences == Seqs{{8, 7, 9}, {6, 5}});
+    CHECK(raw_sequences(d) == Seqs{{8, 7, 9}, {6, 5}});
     // The same rows in another file order change only the tie order.
     const Dataset by_content = parse_dataset(text, "no-hint.txt");
     CHECK(by_content.sequences == d.sequences);
   }
   SECTION("D: ratings.dat with '::' and fractional ratings") {
     const Dataset d = parse_dataset("1::20::3.5::978300760\r\n1::10::5::978300700\r\n3::10::1::1\r\n", "ratings.dat");
-    CHECK(d.sequences == Seqs{{10, 20}, {10}});
+    CHECK(raw_sequences(d) == Seqs{{10, 20}, {10}});
     CHECK(d.user_ids == std::vector<std::int32_t>{1, 3});
   }
   SECTION("repeated ratings are refused unless allowed") {
@@ -131,7 +141,7 @@ TEST_CASE("reader: the four formats and what they tolerate", "[data][reader]") {
     require_error(text, "rep.data", {"line 3", "again", "line 1"});
     ReadOptions allow;
     allow.allow_repeated_ratings = true;
-    CHECK(parse_dataset(text, "rep.data", allow).sequences == Seqs{{5, 6, 5}});
+    CHECK(raw_sequences(parse_dataset(text, "rep.data", allow)) == Seqs{{5, 6, 5}});
   }
   SECTION("a very long B line") {
     std::string line = "1";
@@ -185,7 +195,7 @@ TEST_CASE("reader: every malformed input is an error naming the file, line and f
   SECTION("ids that overflow int32 or pass a limit") {
     require_error("1 1\n1 99999999999\n", "a.txt", {"line 2", "field 2", "too large"});
     require_error("1 2147483647\n", "a.txt", {"line 1", "field 2", "too large"});  // kMaxId + 1
-    CHECK(parse_dataset("1 2147483646\n", "a.txt").num_items == kMaxId);
+    CHECK(parse_dataset("1 2147483646\n", "a.txt").item_ids == std::vector<std::int32_t>{kMaxId});
     const std::string huge(400, '9');
     const std::string message = error_of("1 " + huge + "\n", "a.txt");
     CHECK(message.find("too large") != std::string::npos);
@@ -195,7 +205,7 @@ TEST_CASE("reader: every malformed input is an error naming the file, line and f
     limits.max_user_id = 3;
     require_error("1 1\n1 6\n", "a.txt", {"line 2", "field 2", "limit 5", "max_item_id"}, limits);
     require_error("1 1\n4 2\n", "a.txt", {"line 2", "field 1", "limit 3", "max_user_id"}, limits);
-    CHECK(parse_dataset("3 5\n", "a.txt", limits).num_items == 5);
+    CHECK(parse_dataset("3 5\n", "a.txt", limits).item_ids == std::vector<std::int32_t>{5});
     ReadOptions bad;
     bad.max_item_id = 0;
     require_error("1 1\n", "a.txt", {"limits"}, bad);
@@ -323,7 +333,7 @@ TEST_CASE("reader: the five real files match SOURCES.md", "[data][reader][real]"
     CHECK(s.mean_length == Approx(e.mean_len).margin(e.mean_tolerance));
     CHECK(s.repeats == e.repeats);
     for (std::int32_t u = 0; u < d.num_users; ++u) REQUIRE(d.user_ids[std::size_t(u)] == u + 1);
-    CHECK(d.sequences == reference_sequences(path, std::string(e.file).find("u.data") != std::string::npos));
+    CHECK(raw_sequences(d) == reference_sequences(path, std::string(e.file).find("u.data") != std::string::npos));
   }
 }
 
@@ -424,7 +434,7 @@ TEST_CASE("SasrecSampler: left padding, shifted positives, negatives outside tra
     }
   }
   // Hand example: train [1 2 3 4 5], L = 8 -> inputs 0 0 0 0 1 2 3 4, positives 0 0 0 0 2 3 4 5.
-  Dataset d{"hand", 1, 9, {{1, 2, 3, 4, 5, 6, 7}}, {1}};
+  Dataset d{"hand", 1, 9, {{1, 2, 3, 4, 5, 6, 7}}, {1}, {}};
   const LeaveOneOutSplit s = leave_one_out(d);
   SasrecBatch b;
   SasrecSampler(s, 8, 1).fill({0}, 0, b);
@@ -513,7 +523,7 @@ TEST_CASE("evaluation candidates: 100 sampled negatives and the full-ranking exc
   CHECK_THROWS_AS(sampled_negatives(split, users[0], Phase::test, 1, 400), chord::Error);  // not enough items
 
   // Full ranking: padding and history excluded; the target stays even when it is also in the history.
-  Dataset d{"hand", 1, 8, {{2, 3, 2, 5, 2}}, {1}};
+  Dataset d{"hand", 1, 8, {{2, 3, 2, 5, 2}}, {1}, {}};
   const LeaveOneOutSplit s = leave_one_out(d);  // train {2 3 2}, valid 5, test 2
   CHECK(full_ranking_exclusions(s, 0, Phase::validation) == std::vector<std::uint8_t>{1, 0, 1, 1, 0, 0, 0, 0, 0});
   CHECK(full_ranking_exclusions(s, 0, Phase::test) == std::vector<std::uint8_t>{1, 0, 0, 1, 0, 1, 0, 0, 0});

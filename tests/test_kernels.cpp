@@ -23,6 +23,7 @@
 
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/dispatch.hpp"
+#include "chord/ops/activations.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
 #include "test_helpers.hpp"
@@ -359,20 +360,54 @@ TEST_CASE("kernels: extreme activations (+-127) and extreme codes stay exact", "
   check_all_tables({{1, 16, 64}, {8, 33, 129}, {17, 17, 1023}, {3, 33, 4096}}, Values::extreme, 4000);
 }
 
-TEST_CASE("kernels: k = 2^16 at the int32 limit is exact", "[kernels]") {
-  // |sum u a| <= 255 * 127 * 2^16 < 2^31: the documented limit (k <= 66311) holds with every weight and
-  // activation at its extreme; a wrapped sum would differ from the reference's by 2^32. Only int8
-  // weights come near the limit (int4: 15 * 127 * 2^16 < 2^27).
-  const Shape s{2, 17, std::size_t(1) << 16};
-  for (Weights weights : {Weights::w8}) {
-    Problem p = draw_problem(s, weights, Values::extreme, 5000);
-    for (std::size_t c = 0; c < s.n; ++c)  // the largest |sum|: every code at one end, every activation +127
-      for (std::size_t j = 0; j < s.k; ++j)
-        p.channels.codes[c * s.k + j] = static_cast<std::int8_t>(c % 2 ? code_min(p.channels.bits[c]) : code_max(p.channels.bits[c]));
-    p.w = MixedMatrix(p.channels);
-    for (std::size_t j = 0; j < s.k; ++j) p.x_storage[1 + j] = 1.0f;  // row 0: all +127 after quantizing
-    finish_problem(p);
-    for (const KernelTable& table : tested_tables()) check_table(p, table);
+// Every table on a problem whose int32 sums are the largest possible: every code at one end, every
+// activation +127 (row 0); a wrapped sum would differ from the reference's by 2^32. Only int8 weights
+// come near the limit (int4: 15 * 127 * 2^16 < 2^27).
+void check_full_scale(std::size_t k) {
+  const Shape s{2, 17, k};
+  Problem p = draw_problem(s, Weights::w8, Values::extreme, 5000);
+  for (std::size_t c = 0; c < s.n; ++c)
+    for (std::size_t j = 0; j < s.k; ++j)
+      p.channels.codes[c * s.k + j] = static_cast<std::int8_t>(c % 2 ? code_min(p.channels.bits[c]) : code_max(p.channels.bits[c]));
+  p.w = MixedMatrix(p.channels);
+  for (std::size_t j = 0; j < s.k; ++j) p.x_storage[1 + j] = 1.0f;  // row 0: all +127 after quantizing
+  finish_problem(p);
+  for (const KernelTable& table : tested_tables()) check_table(p, table);
+}
+
+TEST_CASE("kernels: k = 2^16 at full scale is exact", "[kernels]") { check_full_scale(std::size_t(1) << 16); }
+
+TEST_CASE("kernels: k = kMaxS8DotK (the int32 bound) at full scale is exact on every table", "[kernels]") {
+  check_full_scale(kMaxS8DotK);
+}
+
+TEST_CASE("kernels: the int8 ops refuse k past the bound and -128 codes, on every table", "[kernels]") {
+  for (const std::size_t k : {kMaxS8DotK + 1, std::size_t(140000)}) {
+    const std::vector<float> x(k, 1.0f);
+    const std::uint8_t bits8 = 8;
+    const MixedMatrix w(x.data(), 1, k, &bits8);
+    for (const KernelTable& table : tested_tables()) {
+      INFO(table.backend << " k " << k);
+      const QuantizedRows a = ops::quantize_rows(table, x.data(), 1, k);
+      float y = 0.0f;
+      std::int32_t acc = 0;
+      REQUIRE_THROWS_WITH(ops::mixed_gemm_s8(table, a, w, nullptr, &y, 1), Catch::Contains("exceeds kMaxS8DotK"));
+      REQUIRE_THROWS_WITH(ops::mixed_gemm_s8_acc(table, a, w, &acc), Catch::Contains("exceeds kMaxS8DotK"));
+    }
+  }
+  const std::size_t k = 64;
+  std::vector<float> x(3 * k, 0.5f);
+  const std::uint8_t bits[3] = {8, 4, 2};
+  const MixedMatrix w(x.data(), 3, k, bits);
+  for (const KernelTable& table : tested_tables()) {
+    INFO(table.backend);
+    QuantizedRows a = ops::quantize_rows(table, x.data(), 2, k);
+    a.codes[a.stride + 5] = -128;  // a hand-filled struct: quantize_rows never writes it
+    std::vector<float> y(2 * 3);
+    REQUIRE_THROWS_WITH(ops::mixed_gemm_s8(table, a, w, nullptr, y.data(), 3), Catch::Contains("-128 at (1, 5)"));
+    std::vector<float> bad = x;
+    bad[k + 7] = std::numeric_limits<float>::quiet_NaN();
+    REQUIRE_THROWS_WITH(ops::quantize_rows(table, bad.data(), 2, k), Catch::Contains("(1, 7) is not finite"));
   }
 }
 

@@ -228,7 +228,7 @@ TEST_CASE("model files: round trip; architecture, shape and tensor-set mismatche
   };
   SafetensorsFile f = base;
   f.tensors[0].shape = {f.tensors[0].values.size()};
-  REQUIRE(refuse(f).find("model 'm.safetensors': tensor '" + f.tensors[0].name + "' has shape") == 0);
+  REQUIRE(refuse(f).find("model 'm.safetensors': tensor '" + f.tensors[0].name + "' has ") == 0);
   f = base;
   f.tensors.pop_back();
   REQUIRE(refuse(f).find("is missing") != std::string::npos);

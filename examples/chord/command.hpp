@@ -6,7 +6,10 @@
 // file plus one line there.
 #pragma once
 
+#include <cmath>
+#include <exception>
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -17,6 +20,22 @@ struct Action {
   CLI::App* command = nullptr;
   std::function<int()> run;
 };
+
+// A number option must be finite: CLI::Range lets "nan" through (every comparison with NaN is false),
+// and an option like --weight-decay nan would then silently take its default. A usage error (exit 2).
+inline const CLI::Validator kFinite(
+    [](std::string& text) {
+      double v = 0.0;
+      try {
+        std::size_t used = 0;
+        v = std::stod(text, &used);
+        if (used != text.size()) return "'" + text + "' is not a number";
+      } catch (const std::exception&) {
+        return "'" + text + "' is not a number";
+      }
+      return std::isfinite(v) ? std::string() : "'" + text + "' is not a finite number";
+    },
+    "FINITE");
 
 // Adds a subcommand to `app` and returns it with its action.
 using CommandSetup = Action (*)(CLI::App& app);

@@ -4,10 +4,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <system_error>
 
 #include "chord/core/error.hpp"
 #include "chord/data/dataset.hpp"
@@ -15,6 +18,8 @@
 #include "chord/data/synthetic.hpp"
 #include "chord/io/file_kind.hpp"
 #include "chord/models/config.hpp"
+#include "chord/models/data_binding.hpp"
+#include "chord/models/model_file.hpp"
 #include "chord/models/trainer.hpp"
 
 namespace chord::cli {
@@ -47,6 +52,7 @@ inline LoadedData load_data(const std::string& path, std::uint64_t synthetic_see
     out.dataset = data::read_dataset(path);
     out.source = {{"data.source", path}};
   }
+  for (const auto& [key, value] : models::binding_metadata(out.dataset)) out.source[key] = value;
   const data::DatasetStats s = data::compute_stats(out.dataset);
   std::printf("data: %s: %lld users, %lld items, %lld interactions (%.1f per user)\n", out.dataset.name.c_str(),
               static_cast<long long>(s.users), static_cast<long long>(s.items), static_cast<long long>(s.interactions),
@@ -61,11 +67,42 @@ inline LoadedData load_data_like(const std::string& path, const models::Metadata
   const auto source = model_metadata.find("data.source");
   if (source != model_metadata.end() && source->second == "synthetic") {
     const auto seed = model_metadata.find("data.synthetic_seed");
-    return load_data("", seed == model_metadata.end() ? 1 : std::stoull(seed->second));
+    std::uint64_t value = 1;
+    if (seed != model_metadata.end()) {
+      const std::string& t = seed->second;
+      const auto r = std::from_chars(t.data(), t.data() + t.size(), value);
+      CHORD_CHECK(r.ec == std::errc() && r.ptr == t.data() + t.size() && !t.empty(),
+                  "model: metadata 'data.synthetic_seed' = '", t, "' is not an unsigned integer");
+    }
+    return load_data("", value);
   }
   throw Error("no --data given, and the model was trained on '" +
               (source == model_metadata.end() ? std::string("unknown data") : source->second) +
               "': pass --data with that file");
+}
+
+// The data for a loaded model (load_data_like), checked against the data the model records
+// (models/data_binding.hpp: refused unless allow_other_data) and renumbered to the model's id maps.
+inline LoadedData load_data_for(const std::string& path, const models::LoadedModel& model,
+                                const std::string& model_path, bool allow_other_data) {
+  LoadedData out = load_data_like(path, model.metadata);
+  const std::int64_t items = model.sasrec ? model.sasrec->config().num_items : model.caser->config().num_items;
+  const std::int64_t users = model.sasrec ? -1 : model.caser->config().num_users;
+  const models::DataBinding binding = models::binding_from(model.metadata, "model '" + model_path + "'", items, users);
+  models::check_model_data(binding, model_path, out.dataset, allow_other_data);
+  out.dataset = models::renumber_for_model(std::move(out.dataset), binding, model_path);
+  CHORD_CHECK(out.dataset.num_items <= items && (users < 0 || out.dataset.num_users <= users), "'", out.dataset.name,
+              "' has ", out.dataset.num_items, " items and ", out.dataset.num_users, " users, model '", model_path,
+              "' knows ", items, " items", users < 0 ? "" : " and " + std::to_string(users) + " users");
+  return out;
+}
+
+// The dense index of the user whose id in the data file is `user_id` (what --user takes).
+inline std::int32_t user_index_of(const data::Dataset& d, long long user_id) {
+  const auto found = std::lower_bound(d.user_ids.begin(), d.user_ids.end(), user_id);
+  CHORD_CHECK(found != d.user_ids.end() && *found == user_id, "--user ", user_id, ": no user with this id in '", d.name,
+              "' (its ids run from ", d.user_ids.front(), " to ", d.user_ids.back(), ")");
+  return std::int32_t(found - d.user_ids.begin());
 }
 
 inline bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
@@ -114,11 +151,14 @@ inline std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-inline std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.6g", v);
-  return buffer;
+// 6 significant digits, '.' whatever the locale (printf's %g would write "0,5" under de_DE): for
+// metadata and reports.
+inline std::string number_text(double v) {
+  char buffer[64];
+  const auto r = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::general, 6);
+  return std::string(buffer, r.ptr);
 }
+
+inline std::string json_number(double v) { return std::isfinite(v) ? number_text(v) : "null"; }
 
 }  // namespace chord::cli

@@ -26,6 +26,7 @@ namespace chord::cli {
 namespace {
 
 struct EvalArgs {
+  bool allow_other_data = false;  // use a model on data other than it was trained on
   std::string model, data, bits = "8,4,2", activations = "f32,s8", protocol = "both", phase = "test", report;
   std::string strategy;
   int embedding_bits = 8;  // with a packet of the personalized layers only
@@ -116,7 +117,7 @@ std::vector<std::vector<std::uint8_t>> packet_bits(const std::string& path, cons
 
 int run_eval(const EvalArgs& a) {
   models::LoadedModel loaded = load_model_file(a.model);
-  const LoadedData data = load_data_like(a.data, loaded.metadata);
+  const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::vector<LayerShape> layers = loaded.sasrec ? models::sasrec_quantizable_layers(loaded.sasrec->config())
                                                        : models::caser_quantizable_layers(loaded.caser->config());
@@ -217,6 +218,7 @@ Action setup_eval(CLI::App& app) {
       "never interacted with; 'full' ranks it among all items minus the user's history.\n");
   sub->add_option("--model", a->model, "Model file written by 'chord train'")->required();
   sub->add_option("--data", a->data, "The dataset the model was trained on (not needed for synthetic data)");
+  sub->add_flag("--allow-other-data", a->allow_other_data, "Use the model even on data other than the one it was trained on");
   sub->add_option("--bits", a->bits, "Uniform weight widths to evaluate besides fp32, e.g. 8,4,2")->capture_default_str()
       ->check(list_of({"8", "4", "2", "fp32", "32"}));
   sub->add_option("--activations", a->activations, "Activations for quantized weights: f32, s8 or f32,s8")->capture_default_str()

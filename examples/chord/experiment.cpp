@@ -44,6 +44,7 @@ namespace {
 using namespace chord::personalize;
 
 struct ExperimentArgs {
+  bool allow_other_data = false;  // use a model on data other than it was trained on
   std::string model, data, hyper, random_hyper, save_hyper, report, budgets = "2,3,4", activations = "s8";
   std::size_t latency_users = 20;
   std::size_t users = 500, qat_users = 100, qat_steps = 20, steps = 300, users_per_step = 32, hidden = 64, rank = 4;
@@ -74,18 +75,6 @@ std::vector<double> parse_budgets(const std::string& s) {
   return out;
 }
 
-std::size_t metadata_size(const SafetensorsFile& file, const std::string& key, const std::string& path) {
-  const auto found = file.metadata.find(key);
-  if (found == file.metadata.end()) throw Error("hypernetworks '" + path + "': no '" + key + "' in the metadata");
-  try {
-    std::size_t used = 0;
-    const unsigned long v = std::stoul(found->second, &used);
-    if (used == found->second.size()) return std::size_t(v);
-  } catch (const std::exception&) {
-  }
-  throw Error("hypernetworks '" + path + "': " + key + " is '" + found->second + "', not a number");
-}
-
 // Hypernetworks from a file (their config from its metadata), or trained here on every user.
 std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& backbone, const std::string& path,
                                                  const ExperimentArgs& a, const std::string& what,
@@ -94,12 +83,7 @@ std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& b
   if (!path.empty()) {
     expect_file_kind(path, FileKind::hypernetworks, "--hyper");
     const SafetensorsFile file = load_safetensors(path);
-    const auto kind = file.metadata.find("chord.kind");
-    if (kind == file.metadata.end() || kind->second != "hypernetworks")
-      throw Error("hypernetworks '" + path + "': not a hypernetworks file (chord.kind is '" +
-                  (kind == file.metadata.end() ? std::string("missing") : kind->second) + "')");
-    const HypernetConfig config{backbone.profile_dim(), metadata_size(file, "chord.hidden", path),
-                                metadata_size(file, "chord.rank", path)};
+    const HypernetConfig config = hypernet_config_from(file, backbone.profile_dim(), path);
     auto nets = std::make_unique<Hypernetworks>(shapes, config);
     read_hypernetworks(file, *nets, backbone_fingerprint(backbone), path);
     description = "file " + path;
@@ -133,7 +117,7 @@ std::unique_ptr<Hypernetworks> hypernetworks_for(const PersonalizableBackbone& b
 int run_experiment_command(const ExperimentArgs& a) {
   const std::vector<double> budgets = parse_budgets(a.budgets);
   models::LoadedModel loaded = load_model_file(a.model);
-  const LoadedData data = load_data_like(a.data, loaded.metadata);
+  const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const KernelTable& kernels = best_kernels();
   const models::LinearMode mode = a.activations == "f32" ? models::LinearMode::mixed_f32 : models::LinearMode::mixed_s8;
@@ -243,6 +227,7 @@ Action setup_experiment(CLI::App& app) {
       "from one solver and differ only in their channel importances. See docs/chord.md.\n");
   sub->add_option("--model", a->model, "Trained model file (chord train)")->required();
   sub->add_option("--data", a->data, "The dataset the model was trained on (not needed for synthetic data)");
+  sub->add_flag("--allow-other-data", a->allow_other_data, "Use the model even on data other than the one it was trained on");
   sub->add_option("--hyper", a->hyper, "Trained hypernetworks for this model (else trained here)");
   sub->add_option("--save-hyper", a->save_hyper, "Write the hypernetworks trained here to this file");
   sub->add_option("--random-hyper", a->random_hyper, "Hypernetworks of the random backbone (else trained here)");

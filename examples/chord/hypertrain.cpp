@@ -23,6 +23,7 @@ namespace chord::cli {
 namespace {
 
 struct HypertrainArgs {
+  bool allow_other_data = false;  // use a model on data other than it was trained on
   std::string model, data, out = "hyper.safetensors", budgets = "2,3,4,6";
   std::size_t steps = 300, users_per_step = 32, hidden = 64, rank = 4;
   int threads = 2;
@@ -32,8 +33,9 @@ struct HypertrainArgs {
 
 int run_hypertrain(const HypertrainArgs& a) {
   const auto start = std::chrono::steady_clock::now();
+  check_output_path(a.out);  // before the training
   const models::LoadedModel loaded = load_model_file(a.model);
-  const LoadedData data = load_data_like(a.data, loaded.metadata);
+  const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const std::unique_ptr<personalize::PersonalizableBackbone> backbone = make_backbone(loaded, split);
   const std::vector<personalize::PersonalizedLayer> layers = backbone->layers();
@@ -90,6 +92,7 @@ Action setup_hypertrain(CLI::App& app) {
       "their training items (docs/chord.md). The file is read by 'chord strategy'.\n");
   sub->add_option("--model", a->model, "Model file written by 'chord train'")->required();
   sub->add_option("--data", a->data, "The dataset the model was trained on (not needed for synthetic data)");
+  sub->add_flag("--allow-other-data", a->allow_other_data, "Use the model even on data other than the one it was trained on");
   sub->add_option("--out", a->out, "Where to write the hypernetworks")->capture_default_str();
   sub->add_option("--steps", a->steps, "Adam steps")->capture_default_str();
   sub->add_option("--users-per-step", a->users_per_step, "Users per step")->capture_default_str()->check(CLI::Range(1, 100000));

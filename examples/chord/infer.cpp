@@ -1,4 +1,5 @@
 // examples/chord/infer.cpp: `chord infer` (device): apply a strategy packet and rank items for a user.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@ namespace chord::cli {
 namespace {
 
 struct InferArgs {
+  bool allow_other_data = false;  // use a model on data other than it was trained on
   std::string model, strategy, data, palette, activations = "s8";
   long long user = 0;
   std::size_t top = 10;
@@ -30,9 +32,9 @@ struct InferArgs {
 
 int run_infer(const InferArgs& a) {
   const models::LoadedModel loaded = load_model_file(a.model);
-  const LoadedData data = load_data_like(a.data, loaded.metadata);
+  const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
-  const std::int32_t user = checked_user(split, a.user);
+  const std::int32_t user = user_index_of(data.dataset, a.user);  // dense index of the file's user id
   personalize::DeviceOptions o;
   o.embedding_bits = a.embedding_bits;
   o.mode = a.activations == "s8" ? models::LinearMode::mixed_s8 : models::LinearMode::mixed_f32;
@@ -57,10 +59,14 @@ int run_infer(const InferArgs& a) {
               adaptation.average_bits, device.weight_bytes());
   std::printf("adaptation: decode %.3f ms + quantize and pack %.3f ms = %.3f ms\n", adaptation.decode_seconds * 1e3,
               adaptation.quantize_seconds * 1e3, (adaptation.decode_seconds + adaptation.quantize_seconds) * 1e3);
-  std::printf("user %d, %zu items of history; top %zu:\n", user, history.size(), top.size());
-  for (std::size_t i = 0; i < top.size(); ++i)
-    std::printf("%3zu  item %6d  score %9.4f%s\n", i + 1, top[i].first, double(top[i].second),
-                top[i].first == target && target != 0 ? "  <- the user's test item" : "");
+  std::printf("user %d, %zu items of history; top %zu:\n", data.dataset.user_ids[std::size_t(user)], history.size(),
+              top.size());
+  for (std::size_t i = 0; i < top.size(); ++i) {
+    CHORD_CHECK(std::isfinite(top[i].second), "model '", a.model, "' with strategy '", a.strategy, "': score of item ",
+                data::raw_item_id(data.dataset, top[i].first), " is not finite (", top[i].second, ")");
+    std::printf("%3zu  item %6d  score %9.4f%s\n", i + 1, data::raw_item_id(data.dataset, top[i].first),
+                double(top[i].second), top[i].first == target && target != 0 ? "  <- the user's test item" : "");
+  }
   return 0;
 }
 
@@ -78,7 +84,8 @@ Action setup_infer(CLI::App& app) {
   sub->add_option("--model", a->model, "Model file (the device's frozen model)")->required();
   sub->add_option("--strategy", a->strategy, "Strategy packet written by 'chord strategy'")->required();
   sub->add_option("--data", a->data, "The dataset (not needed for synthetic data)");
-  sub->add_option("--user", a->user, "User index in the data (0-based)")->required();
+  sub->add_flag("--allow-other-data", a->allow_other_data, "Use the model even on data other than the one it was trained on");
+  sub->add_option("--user", a->user, "User id, as in the data file")->required();
   sub->add_option("--top", a->top, "How many items to list")->capture_default_str()->check(CLI::Range(1, 1000000));
   sub->add_option("--palette", a->palette, "Decode with this palette (default: the packet's)")->check(palette_check());
   sub->add_option("--embedding-bits", a->embedding_bits, "Width of the embeddings (2, 4 or 8)")->capture_default_str()

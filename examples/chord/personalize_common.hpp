@@ -83,23 +83,9 @@ inline std::unique_ptr<personalize::Hypernetworks> load_hypernetworks_for(const 
                                                                          const models::LoadedModel& model) {
   expect_file_kind(path, FileKind::hypernetworks, "--hyper");
   const SafetensorsFile file = load_safetensors(path);
-  const auto number = [&](const char* key) {
-    const auto it = file.metadata.find(key);
-    CHORD_CHECK(it != file.metadata.end(), "hypernetworks '", path, "': no '", key, "' in the metadata");
-    std::size_t used = 0;
-    unsigned long long v = 0;
-    try {
-      v = std::stoull(it->second, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    CHORD_CHECK(used == it->second.size() && v >= 1 && v <= 4096, "hypernetworks '", path, "': '", key, "' = '",
-                it->second, "' is not a size in 1..4096");
-    return std::size_t(v);
-  };
   const std::vector<LayerShape> shapes = personalize::personalized_layers(model);
   auto nets = std::make_unique<personalize::Hypernetworks>(
-      shapes, personalize::HypernetConfig{profile_dim_of(model), number("chord.hidden"), number("chord.rank")});
+      shapes, personalize::hypernet_config_from(file, profile_dim_of(model), path));
   personalize::read_hypernetworks(file, *nets, personalize::device_fingerprint(model), path);
   return nets;
 }
@@ -109,12 +95,6 @@ inline std::unique_ptr<personalize::PersonalizableBackbone> make_backbone(const 
                                                                           const data::LeaveOneOutSplit& split) {
   if (model.sasrec) return std::make_unique<personalize::SasrecBackbone>(*model.sasrec, split);
   return std::make_unique<personalize::CaserBackbone>(*model.caser, split);
-}
-
-// The user as an index of the data, checked.
-inline std::int32_t checked_user(const data::LeaveOneOutSplit& split, long long user) {
-  CHORD_CHECK(user >= 0 && user < split.num_users, "--user ", user, " is not in 0..", split.num_users - 1);
-  return std::int32_t(user);
 }
 
 }  // namespace chord::cli

@@ -20,6 +20,7 @@ namespace chord::cli {
 namespace {
 
 struct ProfileArgs {
+  bool allow_other_data = false;  // use a model on data other than it was trained on
   std::string model, data, out = "profile.chrp", palette = "0,2,4,8";
   long long user = 0;
   float budget = 4.0f;
@@ -27,9 +28,9 @@ struct ProfileArgs {
 
 int run_profile(const ProfileArgs& a) {
   const models::LoadedModel loaded = load_model_file(a.model);
-  const LoadedData data = load_data_like(a.data, loaded.metadata);
+  const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
-  const std::int32_t user = checked_user(split, a.user);
+  const std::int32_t user = user_index_of(data.dataset, a.user);  // dense index of the file's user id
   const personalize::DeviceModel device(loaded);
   ProfileMessage message;
   message.fingerprint = device.fingerprint();
@@ -38,7 +39,8 @@ int run_profile(const ProfileArgs& a) {
   // the training items: what the hypernetworks were trained with (the adapters' profile)
   message.profile = device.profile(user, split.train[std::size_t(user)]);
   save_profile(a.out, message);
-  std::printf("user %d: profile of %zu values from %zu items, budget %.2f bits, palette %s, model %s\n", user,
+  std::printf("user %d: profile of %zu values from %zu items, budget %.2f bits, palette %s, model %s\n",
+              data.dataset.user_ids[std::size_t(user)],
               message.profile.size(), split.train[std::size_t(user)].size(), double(a.budget), a.palette.c_str(),
               bytes::hex64(message.fingerprint).c_str());
   std::printf("saved %s (%zu bytes)\n", a.out.c_str(), profile_message_size(message.profile.size()));
@@ -58,9 +60,10 @@ Action setup_profile(CLI::App& app) {
       "user id or interaction. The cloud answers with 'chord strategy'.\n");
   sub->add_option("--model", a->model, "Model file (the device's frozen model)")->required();
   sub->add_option("--data", a->data, "The dataset (not needed for synthetic data)");
-  sub->add_option("--user", a->user, "User index in the data (0-based)")->required();
+  sub->add_flag("--allow-other-data", a->allow_other_data, "Use the model even on data other than the one it was trained on");
+  sub->add_option("--user", a->user, "User id, as in the data file")->required();
   sub->add_option("--budget", a->budget, "Average bits per weight the device affords")->capture_default_str()
-      ->check(CLI::Range(0.0f, 8.0f));
+      ->check(kFinite & CLI::Range(0.0f, 8.0f));
   sub->add_option("--palette", a->palette, "The device's widths for levels 0..3")->capture_default_str()
       ->check(palette_check());
   sub->add_option("--out", a->out, "Where to write the profile message")->capture_default_str();

@@ -33,11 +33,7 @@ struct TrainArgs {
   std::size_t eval_users = 0;
 };
 
-std::string text(double v) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.6g", v);
-  return buffer;
-}
+std::string text(double v) { return number_text(v); }
 
 template <typename Model>
 void save_checkpoint(const std::string& path, const Model& model, models::Metadata extra, const models::EpochReport& r,
@@ -52,6 +48,7 @@ void save_checkpoint(const std::string& path, const Model& model, models::Metada
 }
 
 int run_train(const TrainArgs& a) {
+  check_output_path(a.out);  // before the training, not at its first checkpoint
   const LoadedData loaded = load_data(a.data, a.seed);
   const data::LeaveOneOutSplit split = data::leave_one_out(loaded.dataset);
   // MovieLens-like data (long histories) vs sparse data (Amazon, Yelp): the papers' two settings.
@@ -160,9 +157,9 @@ Action setup_train(CLI::App& app) {
   sub->add_option("--out", a->out, "Where to write the model")->capture_default_str();
   sub->add_option("--epochs", a->epochs, "Maximum epochs (default: SASRec 200, Caser 50)");
   sub->add_option("--batch", a->batch, "Batch size (default: SASRec 128 sequences, Caser 512 windows)");
-  sub->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str();
-  sub->add_option("--weight-decay", a->weight_decay, "Adam L2 weight decay (default: SASRec 0, Caser 1e-6)");
-  sub->add_option("--dropout", a->dropout, "Dropout (default: from the data, see below; Caser 0.5)");
+  sub->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str()->check(kFinite);
+  sub->add_option("--weight-decay", a->weight_decay, "Adam L2 weight decay (default: SASRec 0, Caser 1e-6)")->check(kFinite);
+  sub->add_option("--dropout", a->dropout, "Dropout (default: from the data, see below; Caser 0.5)")->check(kFinite);
   sub->add_option("--d", a->d, "Embedding width")->capture_default_str();
   sub->add_option("--blocks", a->blocks, "SASRec: self-attention blocks")->capture_default_str();
   sub->add_option("--heads", a->heads, "SASRec: attention heads")->capture_default_str();

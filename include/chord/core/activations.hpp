@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "chord/core/aligned.hpp"
 #include "chord/core/error.hpp"
@@ -28,6 +29,29 @@ struct QuantizedRows {
 
   const std::int8_t* row(std::size_t r) const { return codes.data() + r * stride; }
 };
+
+// The longest k whose int8 dot products every kernel sums exactly in int32: the unsigned-offset weight
+// codes u in [0, 255] times activation codes a in [-127, 127] give |sum u a| <= 255 * 127 * k, which
+// stays below 2^31 for k <= 66311 (2^31 / 32385 = 66311.1). Beyond it the sums would wrap silently.
+inline constexpr std::size_t kMaxS8DotK = 66311;
+
+// The contract of every int8 kernel, checked by the public ops (ops/gemm.hpp) before they run one:
+// k within kMaxS8DotK, the buffers as large as m x stride, and no code -128 (which would break the
+// bound and, on AVX2's vpmaddubsw path, the sign). quantize_rows never writes -128; a hand-filled
+// QuantizedRows is refused. The scan is one memchr over m x stride bytes: 1/n of the GEMM's work.
+inline void check_s8_rows(const QuantizedRows& a, const char* op) {
+  CHORD_CHECK(a.k <= kMaxS8DotK, op, ": k = ", a.k, " exceeds kMaxS8DotK = ", kMaxS8DotK,
+              ", the longest dot product an int32 accumulator holds exactly (255 * 127 * k < 2^31)");
+  CHORD_CHECK(a.stride >= a.k && a.codes.size() >= a.m * a.stride && a.scales.size() >= a.m && a.sums.size() >= a.m,
+              op, ": QuantizedRows buffers are smaller than m = ", a.m, " rows of stride ", a.stride);
+  if (a.m == 0 || a.stride == 0) return;
+  const void* bad = std::memchr(a.codes.data(), 0x80, a.m * a.stride);
+  if (bad != nullptr) {
+    const auto at = std::size_t(static_cast<const std::int8_t*>(bad) - a.codes.data());
+    throw Error(detail::error_message(op, ": activation code -128 at (", at / a.stride, ", ", at % a.stride,
+                                      "): QuantizedRows codes must be in [-127, 127]"));
+  }
+}
 
 // x: [m, k] fp32 with row stride ldx (>= k). Non-finite inputs throw (they would poison a whole row).
 inline void quantize_rows(const float* x, std::size_t m, std::size_t k, std::size_t ldx, QuantizedRows& out) {

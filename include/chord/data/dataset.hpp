@@ -1,9 +1,12 @@
 // chord/data/dataset.hpp: a sequential-recommendation dataset: one time-ordered item sequence per user.
 //
 // Id conventions (every reader, the split, the samplers and the models share them):
-//  - items keep their ids from the file, 1..num_items. Item 0 is never a real item: it is the padding
-//    id that SASRec and Caser put in front of short sequences (its embedding row stays zero). Ids that
-//    no user touches simply stay unused rows of the embedding table.
+//  - items are renumbered densely too: item index i = 1..num_items in increasing order of the file's
+//    item id, which `item_ids[i - 1]` keeps. Tables are thus sized by the number of distinct items, not
+//    by the largest id (one item id of 30,000,000 in a 2 KB file asked for 2.8 GB); in the standard files
+//    every id 1..N occurs, so the numbering is the file's. An empty `item_ids` means the identity
+//    (generated data). Item 0 is never a real item: it is the padding id that SASRec and Caser put in
+//    front of short sequences (its embedding row stays zero).
 //  - users are renumbered densely: user index u = 0..num_users-1 is the position in `sequences`, in
 //    increasing order of the file's user id, which `user_ids[u]` keeps (for messages and for mapping
 //    results back). In the standard files ids are 1..N, so user_ids[u] == u + 1. Renumbering rather
@@ -29,10 +32,16 @@ inline constexpr std::int32_t kMaxId = std::numeric_limits<std::int32_t>::max() 
 struct Dataset {
   std::string name;                            // where it came from: file name or "synthetic(...)"
   std::int32_t num_users = 0;                  // == sequences.size()
-  std::int32_t num_items = 0;                  // largest item id; valid items are 1..num_items
+  std::int32_t num_items = 0;                  // distinct items; valid item indices are 1..num_items
   std::vector<std::vector<ItemId>> sequences;  // [num_users][length], oldest first
   std::vector<std::int32_t> user_ids;          // [num_users], the file's id of each user
+  std::vector<std::int32_t> item_ids;          // [num_items] (or empty: identity), the file's id of item i + 1
 };
+
+// The file's id of item index `item` (1..num_items).
+inline std::int32_t raw_item_id(const Dataset& d, ItemId item) {
+  return d.item_ids.empty() ? item : d.item_ids.at(std::size_t(item) - 1);
+}
 
 // Throws unless the dataset keeps the conventions above (sizes agree, items in 1..num_items).
 inline void check_dataset(const Dataset& d) {
@@ -41,6 +50,10 @@ inline void check_dataset(const Dataset& d) {
               " sequences for ", d.num_users, " users");
   CHORD_CHECK(d.user_ids.size() == std::size_t(d.num_users), d.name, ": ", d.user_ids.size(),
               " user ids for ", d.num_users, " users");
+  CHORD_CHECK(d.item_ids.empty() || d.item_ids.size() == std::size_t(d.num_items), d.name, ": ", d.item_ids.size(),
+              " item ids for ", d.num_items, " items");
+  for (std::size_t i = 1; i < d.item_ids.size(); ++i)
+    CHORD_CHECK(d.item_ids[i - 1] < d.item_ids[i], d.name, ": item ids not strictly increasing at index ", i + 1);
   for (std::size_t u = 0; u < d.sequences.size(); ++u)
     for (std::size_t t = 0; t < d.sequences[u].size(); ++t) {
       const ItemId item = d.sequences[u][t];

@@ -25,8 +25,10 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/core/limits.hpp"
 #include "chord/data/dataset.hpp"
 #include "chord/data/text.hpp"
+#include "chord/io/atomic_file.hpp"
 
 namespace chord::data {
 
@@ -48,6 +50,7 @@ struct ReadOptions {
   std::int32_t max_user_id = kMaxId;     // larger user ids are an error
   std::int32_t max_item_id = kMaxId;     // larger item ids are an error (e.g. a known catalogue size)
   bool allow_repeated_ratings = false;   // C, D: accept a second row for the same (user, item)
+  std::int64_t max_distinct_ids = default_limits().max_distinct_ids;  // distinct users, distinct items
 };
 
 namespace detail {
@@ -63,10 +66,10 @@ struct UserGroup {
   std::size_t begin = 0, end = 0;
 };
 
-// Sorts groups by user id, refuses a user seen twice, and copies the items out in user order.
-// `twice` explains the refusal for the format at hand.
+// Sorts groups by user id, refuses a user seen twice, and copies the items out in user order, each
+// renumbered to its dense index (dataset.hpp). `twice` explains the refusal for the format at hand.
 inline Dataset assemble(std::string_view source, std::vector<UserGroup>& groups, const std::vector<ItemId>& items,
-                        const char* twice) {
+                        const char* twice, const ReadOptions& opt) {
   const auto by_user_then_line = [](const UserGroup& a, const UserGroup& b) {
     return a.user != b.user ? a.user < b.user : a.line < b.line;
   };
@@ -76,18 +79,27 @@ inline Dataset assemble(std::string_view source, std::vector<UserGroup>& groups,
     if (groups[g].user == groups[g - 1].user)
       fail_line(Where{source, groups[g].line}, "user ", groups[g].user, " was already on line ", groups[g - 1].line,
                 ": ", twice);
+  CHORD_CHECK(std::int64_t(groups.size()) <= opt.max_distinct_ids, source, ": ", groups.size(),
+              " distinct user ids exceed the limit of ", opt.max_distinct_ids, " (ReadOptions::max_distinct_ids)");
   Dataset d;
   d.name = std::string(source);
+  d.item_ids = items;
+  std::sort(d.item_ids.begin(), d.item_ids.end());
+  d.item_ids.erase(std::unique(d.item_ids.begin(), d.item_ids.end()), d.item_ids.end());
+  CHORD_CHECK(std::int64_t(d.item_ids.size()) <= opt.max_distinct_ids, source, ": ", d.item_ids.size(),
+              " distinct item ids exceed the limit of ", opt.max_distinct_ids, " (ReadOptions::max_distinct_ids)");
+  d.num_items = static_cast<std::int32_t>(d.item_ids.size());
   d.num_users = static_cast<std::int32_t>(groups.size());
   d.sequences.resize(groups.size());
   d.user_ids.resize(groups.size());
-  ItemId max_item = 0;
+  const auto dense = [&](ItemId raw) {
+    return ItemId(std::lower_bound(d.item_ids.begin(), d.item_ids.end(), raw) - d.item_ids.begin()) + 1;
+  };
   for (std::size_t g = 0; g < groups.size(); ++g) {
     d.user_ids[g] = groups[g].user;
-    d.sequences[g].assign(items.begin() + std::ptrdiff_t(groups[g].begin), items.begin() + std::ptrdiff_t(groups[g].end));
-    for (ItemId item : d.sequences[g]) max_item = std::max(max_item, item);
+    d.sequences[g].reserve(groups[g].end - groups[g].begin);
+    for (std::size_t i = groups[g].begin; i < groups[g].end; ++i) d.sequences[g].push_back(dense(items[i]));
   }
-  d.num_items = max_item;
   return d;
 }
 
@@ -139,7 +151,8 @@ inline Dataset parse_user_lines(std::string_view text, std::string_view source, 
   const bool one_line_per_user = format == Format::user_sequence || first_multi_line != 0;
   return assemble(source, groups, items,
                   one_line_per_user ? "a 'user item1 item2 ...' (format B) file has one line per user"
-                                    : "the lines of one user must be consecutive ('user item' format A)");
+                                    : "the lines of one user must be consecutive ('user item' format A)",
+                  opt);
 }
 
 // Formats C and D: rating logs, sorted here into sequences.
@@ -198,7 +211,7 @@ inline Dataset parse_rating_log(std::string_view text, std::string_view source, 
                     "); set ReadOptions::allow_repeated_ratings to keep repeats");
     }
   }
-  return assemble(source, groups, items, "internal: rows of one user were not merged");
+  return assemble(source, groups, items, "internal: rows of one user were not merged", opt);
 }
 
 inline bool ends_with(std::string_view s, std::string_view suffix) {
@@ -240,18 +253,11 @@ inline Dataset parse_dataset(std::string_view text, std::string_view source, con
   throw Error("parse_dataset: unknown format");
 }
 
-// The whole content of a file (binary, no newline translation).
-inline std::string read_file_bytes(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  CHORD_CHECK(file != nullptr, path, ": cannot open file");
+// The whole content of a file (binary, no newline translation): a regular file of bounded size
+// (io/atomic_file.hpp read_regular_file: a FIFO or /dev/zero is refused).
+inline std::string read_file_bytes(const std::string& path, const InputLimits& limits = default_limits()) {
   std::string bytes;
-  char buffer[1 << 16];
-  for (;;) {
-    const std::size_t got = std::fread(buffer, 1, sizeof buffer, file.get());
-    bytes.append(buffer, got);
-    if (got < sizeof buffer) break;
-  }
-  CHORD_CHECK(!std::ferror(file.get()), path, ": read error");
+  ::chord::detail::read_regular_file(path, limits.max_input_bytes, bytes);
   return bytes;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iomanip>
+#include <locale>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -46,11 +47,13 @@ inline void put_f32(std::vector<std::uint8_t>& out, float v) { put_u32(out, floa
 
 inline std::string hex64(std::uint64_t value) {
   std::ostringstream out;
+  out.imbue(std::locale::classic());  // file contents: never a locale's digit grouping
   out << "0x" << std::hex << std::setw(16) << std::setfill('0') << value;
   return out.str();
 }
 inline std::string hex32(std::uint32_t value) {
   std::ostringstream out;
+  out.imbue(std::locale::classic());  // file contents: never a locale's digit grouping
   out << "0x" << std::hex << std::setw(8) << std::setfill('0') << value;
   return out.str();
 }

@@ -16,7 +16,7 @@
 //   16       4      budget f32: average bits per weight the device can afford, finite, in [0, 8]
 //   20       4      palette u8[4]: the device's palette (non-decreasing, widths from {0, 2, 4, 8})
 //   24       4      profile dimension d u32
-//   28       4 d    profile f32[d], every value finite
+//   28       4 d    profile f32[d], every value finite, |value| <= InputLimits::max_magnitude (2^50)
 //   28 + 4d  4      CRC-32 u32 of all preceding bytes (core/checksum.hpp)
 //
 // Bytes 0..24 and the checksum are the envelope both wire formats share (io/envelope.hpp). The decoder
@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/core/limits.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/io/atomic_file.hpp"
 #include "chord/io/bytes.hpp"
@@ -81,7 +82,7 @@ inline std::vector<std::uint8_t> encode_profile(const ProfileMessage& message) {
 
 // Reads a profile message strictly against what the cloud expects (see the header comment).
 inline ProfileMessage decode_profile(const std::uint8_t* data, std::size_t size, const ProfileExpectation& expect,
-                                     const std::string& source) {
+                                     const std::string& source, const InputLimits& limits = default_limits()) {
   CHORD_CHECK(data != nullptr || size == 0, "profile message '", source, "': null data");
   bytes::Reader in(data, size, "profile message", source);
 
@@ -114,6 +115,9 @@ inline ProfileMessage decode_profile(const std::uint8_t* data, std::size_t size,
     const float v = bytes::bits_float(std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
                                       std::uint32_t(p[3]) << 24);
     if (!std::isfinite(v)) in.fail(values_at + 4 * i, "profile", "profile value ", i, " is not finite (", v, ")");
+    if (std::fabs(v) > limits.max_magnitude)  // the importance squares it (core/limits.hpp)
+      in.fail(values_at + 4 * i, "profile", "profile value ", i, " (", v, ") is beyond ", limits.max_magnitude,
+              " in magnitude (InputLimits::max_magnitude)");
     message.profile[i] = v;
   }
   return message;

@@ -14,12 +14,14 @@
 //
 // The reader trusts nothing: header length within the file and below 100 MB, JSON syntax (a small
 // strict parser: no dependency), duplicate keys, dtypes, shapes, offsets in range, sizes matching the
-// shapes, the data covered exactly once, and the checksum. Every error is a chord::Error of the form
+// shapes, the data covered exactly once, the checksum, and every value finite and within
+// InputLimits::max_magnitude (core/limits.hpp: a NaN weight would otherwise print "score nan"). Every error is a chord::Error of the form
 //   safetensors '<source>': <what is wrong>
 // Files are written with write_file_atomic (io/atomic_file.hpp): a crash never leaves half a file.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -30,6 +32,7 @@
 
 #include "chord/core/checksum.hpp"
 #include "chord/core/error.hpp"
+#include "chord/core/limits.hpp"
 #include "chord/io/atomic_file.hpp"
 
 namespace chord {
@@ -329,7 +332,7 @@ inline std::vector<std::uint8_t> encode_safetensors(const SafetensorsFile& file,
 // Parses and validates a whole file (see the header comment). require_checksum: refuse files without
 // "chord.crc32" (files of other writers have none; pass false to read them).
 inline SafetensorsFile decode_safetensors(const std::uint8_t* bytes, std::size_t size, const std::string& source,
-                                          bool require_checksum = true) {
+                                          bool require_checksum = true, const InputLimits& limits = default_limits()) {
   namespace sd = safetensors_detail;
   if (size < 8) sd::fail(source, "file of " + std::to_string(size) + " bytes is too short for the 8-byte header length");
   const std::uint64_t n = sd::read_u64_le(bytes);
@@ -448,6 +451,10 @@ inline SafetensorsFile decode_safetensors(const std::uint8_t* bytes, std::size_t
       const std::uint32_t u = std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
                               std::uint32_t(p[3]) << 24;
       std::memcpy(&t.values[i], &u, 4);
+      if (!(std::fabs(t.values[i]) <= limits.max_magnitude))  // also NaN
+        sd::fail(source, "tensor '" + t.name + "': value " + std::to_string(i) + " (" + std::to_string(t.values[i]) +
+                             ") is not finite or beyond " + std::to_string(limits.max_magnitude) +
+                             " in magnitude (InputLimits::max_magnitude)");
     }
     file.tensors.push_back(std::move(t));
   }
@@ -458,9 +465,10 @@ inline void save_safetensors(const std::string& path, const SafetensorsFile& fil
   write_file_atomic(path, encode_safetensors(file, path));
 }
 
-inline SafetensorsFile load_safetensors(const std::string& path, bool require_checksum = true) {
-  const std::vector<std::uint8_t> bytes = read_file(path);
-  return decode_safetensors(bytes.data(), bytes.size(), path, require_checksum);
+inline SafetensorsFile load_safetensors(const std::string& path, bool require_checksum = true,
+                                        const InputLimits& limits = default_limits()) {
+  const std::vector<std::uint8_t> bytes = read_file(path, limits);
+  return decode_safetensors(bytes.data(), bytes.size(), path, require_checksum, limits);
 }
 
 }  // namespace chord

@@ -10,13 +10,15 @@
 //   Caser (Tang & Wang 2018): d = 50, L = 5, T = 3, nh = 16, nv = 4, 3 negatives per target, dropout 0.5.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <map>
 #include <string>
+#include <system_error>
 
 #include "chord/core/error.hpp"
+#include "chord/core/limits.hpp"
 
 namespace chord::models {
 
@@ -88,7 +90,8 @@ struct CaserConfig {
   // metadata "caser.variant" = "caser-pytorch"; absent means chord's.
   bool learned_padding_row = false;
 
-  std::int32_t conv_features() const { return nv * d + L * nh; }  // fc1's fan-in
+  // fc1's fan-in; validate() ensures it fits an int32 (46341 * 46341 does not).
+  std::int32_t conv_features() const { return std::int32_t(std::int64_t(nv) * d + std::int64_t(L) * nh); }
 
   void validate() const {
     CHORD_CHECK(num_items >= 1 && num_users >= 1, "caser: num_items and num_users must be positive (", num_items,
@@ -97,50 +100,71 @@ struct CaserConfig {
                 "caser: d, L, T, nh, nv and negatives must be positive (d ", d, ", L ", L, ", T ", T, ", nh ", nh,
                 ", nv ", nv, ", negatives ", negatives, ")");
     CHORD_CHECK(dropout >= 0.0f && dropout < 1.0f, "caser: dropout ", dropout, " is not in [0, 1)");
+    const std::int64_t features = std::int64_t(nv) * d + std::int64_t(L) * nh;
+    CHORD_CHECK(features <= 2147483647, "caser: nv * d + L * nh = ", features, " convolution features overflow an int32");
   }
 };
 
 namespace detail {
 
+// Shortest text that reads back to the same float, independent of the C locale (never "0,5").
 inline std::string float_text(float v) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.9g", double(v));
-  return buffer;
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, v);
+  return std::string(buffer, result.ptr);
 }
 
-// Reads metadata[key] as an integer / float; `where` names the file in errors.
-inline std::int32_t meta_int(const Metadata& m, const std::string& key, const std::string& where) {
+inline const std::string& meta_text(const Metadata& m, const std::string& key, const std::string& where) {
   const auto it = m.find(key);
   CHORD_CHECK(it != m.end(), where, ": metadata has no '", key, "'");
-  const std::string& s = it->second;
-  std::size_t used = 0;
+  return it->second;
+}
+
+// Reads metadata[key] as an integer in [low, high] (whole text, decimal, no spaces or sign '+');
+// `where` names the file, `limit_name` the bound, in errors.
+inline std::int32_t meta_int(const Metadata& m, const std::string& key, const std::string& where,
+                             std::int64_t low = -2147483647, std::int64_t high = 2147483647,
+                             const char* limit_name = "int32") {
+  const std::string& s = meta_text(m, key, where);
   long long v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  CHORD_CHECK(used == s.size() && !s.empty() && v >= -2147483647LL && v <= 2147483647LL, where, ": metadata '",
-              key, "' = '", s, "' is not an integer");
+  const auto result = std::from_chars(s.data(), s.data() + s.size(), v);
+  CHORD_CHECK(result.ec != std::errc::invalid_argument && result.ptr == s.data() + s.size() && !s.empty(), where,
+              ": metadata '", key, "' = '", s, "' is not an integer");
+  CHORD_CHECK(result.ec != std::errc::result_out_of_range && v >= low && v <= high, where, ": metadata '", key,
+              "' = '", s, "' is outside ", low, "..", high, " (", limit_name, ")");
   return static_cast<std::int32_t>(v);
 }
+// Reads metadata[key] as a finite float, in the C locale's format whatever the process's locale.
 inline float meta_float(const Metadata& m, const std::string& key, const std::string& where) {
-  const auto it = m.find(key);
-  CHORD_CHECK(it != m.end(), where, ": metadata has no '", key, "'");
-  const std::string& s = it->second;
-  std::size_t used = 0;
+  const std::string& s = meta_text(m, key, where);
   float v = 0.0f;
-  try {
-    v = std::stof(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  CHORD_CHECK(used == s.size() && !s.empty() && std::isfinite(v), where, ": metadata '", key, "' = '", s,
-              "' is not a finite number");
+  const auto result = std::from_chars(s.data(), s.data() + s.size(), v);
+  CHORD_CHECK(result.ec == std::errc() && result.ptr == s.data() + s.size() && !s.empty() && std::isfinite(v), where,
+              ": metadata '", key, "' = '", s, "' is not a finite number");
   return v;
 }
 
+// Throws if `count` floats (a lower bound of what the config allocates) pass the limit.
+inline void check_parameter_count(long double count, const InputLimits& limits, const std::string& where) {
+  CHORD_CHECK(count <= static_cast<long double>(limits.max_parameters), where, ": the metadata asks for at least ",
+              static_cast<double>(count), " parameters, above the limit of ", limits.max_parameters,
+              " (InputLimits::max_parameters)");
+}
+
 }  // namespace detail
+
+// A lower bound of the floats the model of a config registers (within a small factor of the exact
+// count), computed without overflow: checked against InputLimits::max_parameters and against the
+// floats a model file holds before the model is built.
+inline long double minimum_parameters(const SasrecConfig& c) {
+  const long double d = c.d;  // embeddings; per block the q/k/v projections and the two FFN matrices
+  return (c.num_items + 1.0L + c.max_len + 1.0L) * d + c.blocks * (3 * d * d + 2 * d * c.hidden);
+}
+inline long double minimum_parameters(const CaserConfig& c) {
+  const long double d = c.d, L = c.L;  // item, output (2d) and user embeddings, fc1, the filters
+  return (c.num_items + 1.0L) * 3 * d + (c.num_users + 1.0L) * d + (c.nv * d + L * c.nh) * d +
+         c.nh * L * (L + 1) / 2 * d + c.nv * L;
+}
 
 inline Metadata to_metadata(const SasrecConfig& c) {
   Metadata m = {{"architecture", "sasrec"},
@@ -157,14 +181,17 @@ inline Metadata to_metadata(const SasrecConfig& c) {
   return m;
 }
 
-inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& where) {
+// Reads and validates the config, every field against `limits` (core/limits.hpp): nothing is allocated
+// here, so a crafted file is refused before the model is built.
+inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& where,
+                                       const InputLimits& limits = default_limits()) {
   SasrecConfig c;
-  c.num_items = detail::meta_int(m, "sasrec.num_items", where);
-  c.d = detail::meta_int(m, "sasrec.d", where);
-  c.blocks = detail::meta_int(m, "sasrec.blocks", where);
-  c.heads = detail::meta_int(m, "sasrec.heads", where);
-  c.max_len = detail::meta_int(m, "sasrec.max_len", where);
-  c.hidden = detail::meta_int(m, "sasrec.hidden", where);
+  c.num_items = detail::meta_int(m, "sasrec.num_items", where, 1, limits.max_items, "InputLimits::max_items");
+  c.d = detail::meta_int(m, "sasrec.d", where, 1, limits.max_width, "InputLimits::max_width");
+  c.blocks = detail::meta_int(m, "sasrec.blocks", where, 1, limits.max_blocks, "InputLimits::max_blocks");
+  c.heads = detail::meta_int(m, "sasrec.heads", where, 1, c.d, "at most d");
+  c.max_len = detail::meta_int(m, "sasrec.max_len", where, 1, limits.max_sequence, "InputLimits::max_sequence");
+  c.hidden = detail::meta_int(m, "sasrec.hidden", where, 1, limits.max_width, "InputLimits::max_width");
   c.dropout = detail::meta_float(m, "sasrec.dropout", where);
   c.layernorm_eps = detail::meta_float(m, "sasrec.layernorm_eps", where);
   const std::int32_t projection = detail::meta_int(m, "sasrec.output_projection", where);
@@ -172,6 +199,7 @@ inline SasrecConfig sasrec_config_from(const Metadata& m, const std::string& whe
   c.output_projection = projection == 1;
   const auto variant = m.find("sasrec.variant");
   if (variant != m.end()) c.variant = parse_sasrec_variant(variant->second, where + ": metadata 'sasrec.variant'");
+  detail::check_parameter_count(minimum_parameters(c), limits, where);
   try {
     c.validate();
   } catch (const Error& e) {
@@ -195,16 +223,17 @@ inline Metadata to_metadata(const CaserConfig& c) {
   return m;
 }
 
-inline CaserConfig caser_config_from(const Metadata& m, const std::string& where) {
+inline CaserConfig caser_config_from(const Metadata& m, const std::string& where,
+                                     const InputLimits& limits = default_limits()) {
   CaserConfig c;
-  c.num_items = detail::meta_int(m, "caser.num_items", where);
-  c.num_users = detail::meta_int(m, "caser.num_users", where);
-  c.d = detail::meta_int(m, "caser.d", where);
-  c.L = detail::meta_int(m, "caser.L", where);
-  c.T = detail::meta_int(m, "caser.T", where);
-  c.nh = detail::meta_int(m, "caser.nh", where);
-  c.nv = detail::meta_int(m, "caser.nv", where);
-  c.negatives = detail::meta_int(m, "caser.negatives", where);
+  c.num_items = detail::meta_int(m, "caser.num_items", where, 1, limits.max_items, "InputLimits::max_items");
+  c.num_users = detail::meta_int(m, "caser.num_users", where, 1, limits.max_users, "InputLimits::max_users");
+  c.d = detail::meta_int(m, "caser.d", where, 1, limits.max_width, "InputLimits::max_width");
+  c.L = detail::meta_int(m, "caser.L", where, 1, limits.max_sequence, "InputLimits::max_sequence");
+  c.T = detail::meta_int(m, "caser.T", where, 1, limits.max_sequence, "InputLimits::max_sequence");
+  c.nh = detail::meta_int(m, "caser.nh", where, 1, limits.max_width, "InputLimits::max_width");
+  c.nv = detail::meta_int(m, "caser.nv", where, 1, limits.max_width, "InputLimits::max_width");
+  c.negatives = detail::meta_int(m, "caser.negatives", where, 1, limits.max_negatives, "InputLimits::max_negatives");
   c.dropout = detail::meta_float(m, "caser.dropout", where);
   const auto variant = m.find("caser.variant");
   if (variant != m.end()) {
@@ -212,6 +241,7 @@ inline CaserConfig caser_config_from(const Metadata& m, const std::string& where
                 variant->second, "' is not a Caser variant (expected chord or caser-pytorch)");
     c.learned_padding_row = variant->second == "caser-pytorch";
   }
+  detail::check_parameter_count(minimum_parameters(c), limits, where);
   try {
     c.validate();
   } catch (const Error& e) {

@@ -97,29 +97,55 @@ inline void save_model(const std::string& path, const CaserModel& model, const M
   save_safetensors(path, detail::parameters_file(model.params(), detail::merged(to_metadata(model.config()), extra)));
 }
 
-// Decodes an in-memory file; `source` names it in errors. expected_architecture: "" accepts both.
-inline LoadedModel decode_model(const std::uint8_t* bytes, std::size_t size, const std::string& source,
-                                const std::string& expected_architecture = "") {
-  const SafetensorsFile file = decode_safetensors(bytes, size, source);
+// Builds the model a decoded file describes; `source` names it in errors. expected_architecture: ""
+// accepts both. Before the model is built (allocated), its config is checked against `limits` and
+// against the file's tensors: the embedding's shape, and the floats the config needs at least.
+inline LoadedModel model_from_file(const SafetensorsFile& file, const std::string& source,
+                                   const std::string& expected_architecture = "",
+                                   const InputLimits& limits = default_limits()) {
   const std::string where = "model '" + source + "'";
   LoadedModel out;
   out.architecture = detail::architecture_of(file, where);
   CHORD_CHECK(expected_architecture.empty() || expected_architecture == out.architecture, where, ": architecture mismatch: the file holds a ",
               out.architecture, " model, a ", expected_architecture, " model was asked for");
   out.metadata = file.metadata;
+  const auto check_against_tensors = [&](const auto& config, const std::string& prefix) {
+    const std::vector<std::size_t> item_shape{std::size_t(config.num_items) + 1, std::size_t(config.d)};
+    const SafeTensor* items = file.find("item_emb.weight");
+    CHORD_CHECK(items != nullptr, where, ": tensor 'item_emb.weight' is missing");
+    CHORD_CHECK(items->shape == item_shape, where, ": tensor 'item_emb.weight' has another shape than metadata '",
+                prefix, ".num_items' = ", config.num_items, " and '", prefix, ".d' = ", config.d, " need");
+    long double held = 0;
+    for (const SafeTensor& t : file.tensors) held += static_cast<long double>(t.values.size());
+    CHORD_CHECK(minimum_parameters(config) <= held, where, ": the metadata ('", prefix, ".*') asks for at least ",
+                static_cast<double>(minimum_parameters(config)), " parameters, the file holds ",
+                static_cast<double>(held));
+  };
   if (out.architecture == "sasrec") {
-    out.sasrec.emplace(sasrec_config_from(file.metadata, where));
+    const SasrecConfig config = sasrec_config_from(file.metadata, where, limits);
+    check_against_tensors(config, "sasrec");
+    out.sasrec.emplace(config);
     detail::load_parameters(file, out.sasrec->params(), where);
   } else {
-    out.caser.emplace(caser_config_from(file.metadata, where));
+    const CaserConfig config = caser_config_from(file.metadata, where, limits);
+    check_against_tensors(config, "caser");
+    out.caser.emplace(config);
     detail::load_parameters(file, out.caser->params(), where);
   }
   return out;
 }
 
-inline LoadedModel load_model(const std::string& path, const std::string& expected_architecture = "") {
-  const std::vector<std::uint8_t> bytes = read_file(path);
-  return decode_model(bytes.data(), bytes.size(), path, expected_architecture);
+// Decodes an in-memory file (checksum required); `source` names it in errors.
+inline LoadedModel decode_model(const std::uint8_t* bytes, std::size_t size, const std::string& source,
+                                const std::string& expected_architecture = "",
+                                const InputLimits& limits = default_limits()) {
+  return model_from_file(decode_safetensors(bytes, size, source, true, limits), source, expected_architecture, limits);
+}
+
+inline LoadedModel load_model(const std::string& path, const std::string& expected_architecture = "",
+                              const InputLimits& limits = default_limits()) {
+  const std::vector<std::uint8_t> bytes = read_file(path, limits);
+  return decode_model(bytes.data(), bytes.size(), path, expected_architecture, limits);
 }
 
 }  // namespace chord::models

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -74,7 +75,9 @@ class Parameters {
     ParamInfo info{name, std::move(shape), values_.size(), size, weight_decay};
     values_.resize(round_up(info.offset + size, kParamAlignFloats), 0.0f);
     infos_.push_back(std::move(info));
-    grads_ = new_gradient_buffer();  // registration happens before training: gradients start at zero
+    index_.emplace(name, infos_.size() - 1);
+    // The gradient buffer is sized at first use (gradients()): rebuilding it here made registering n
+    // tensors cost O(n * total size), which a crafted model file with blocks = 1e8 turned into minutes.
     return infos_.size() - 1;
   }
 
@@ -85,8 +88,8 @@ class Parameters {
 
   float* value(ParamId id) { return values_.data() + infos_.at(id).offset; }
   const float* value(ParamId id) const { return values_.data() + infos_.at(id).offset; }
-  float* grad(ParamId id) { return grads_.of(id); }
-  const float* grad(ParamId id) const { return grads_.of(id); }
+  float* grad(ParamId id) { return gradients().of(id); }
+  const float* grad(ParamId id) const { return gradients().of(id); }
 
   // The flat arrays (floats, alignment gaps included, gaps always zero).
   float* values() { return values_.data(); }
@@ -100,9 +103,9 @@ class Parameters {
   }
 
   // The master gradients: what the optimizer reads. Workers' buffers are reduced into it.
-  GradientBuffer& grads() { return grads_; }
-  const GradientBuffer& grads() const { return grads_; }
-  void zero_grad() { grads_.zero(); }
+  GradientBuffer& grads() { return gradients(); }
+  const GradientBuffer& grads() const { return gradients(); }
+  void zero_grad() { gradients().zero(); }
 
   // A fresh zeroed gradient buffer with this registry's layout (one per worker thread).
   GradientBuffer new_gradient_buffer() const {
@@ -113,9 +116,9 @@ class Parameters {
   }
 
   std::optional<ParamId> find(const std::string& name) const {
-    for (std::size_t i = 0; i < infos_.size(); ++i)
-      if (infos_[i].name == name) return i;
-    return std::nullopt;
+    const auto found = index_.find(name);
+    if (found == index_.end()) return std::nullopt;
+    return found->second;
   }
   ParamId id(const std::string& name) const {
     const auto found = find(name);
@@ -124,9 +127,17 @@ class Parameters {
   }
 
  private:
+  // The master gradients, (re)built zeroed when the registry grew since the last use: registration
+  // happens before training, so gradients start at zero.
+  GradientBuffer& gradients() const {
+    if (grads_.tensors() != infos_.size() || grads_.size() != values_.size()) grads_ = new_gradient_buffer();
+    return grads_;
+  }
+
   std::vector<ParamInfo> infos_;
+  std::unordered_map<std::string, ParamId> index_;
   AlignedVector<float> values_;
-  GradientBuffer grads_;
+  mutable GradientBuffer grads_;
 };
 
 }  // namespace chord::nn

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -94,6 +95,13 @@ T json_field(const nlohmann::json& j, const char* key, const std::string& where)
   CHORD_CHECK(j.is_object(), where, ": expected an object");
   const auto found = j.find(key);
   CHORD_CHECK(found != j.end(), where, ": no '", key, "'");
+  // nlohmann converts -3 to a size_t 18446744073709551613 without complaint: counts must be unsigned.
+  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
+    CHORD_CHECK(found->is_number_unsigned(), where, ": '", key, "' has the wrong type (", found->dump(),
+                " is not a non-negative integer)");
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    CHORD_CHECK(found->is_number_integer(), where, ": '", key, "' has the wrong type (", found->dump(),
+                " is not an integer)");
   try {
     return found->get<T>();
   } catch (const nlohmann::json::exception& e) {

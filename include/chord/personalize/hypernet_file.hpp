@@ -11,11 +11,14 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/core/limits.hpp"
 #include "chord/io/bytes.hpp"
 #include "chord/io/safetensors.hpp"
 #include "chord/personalize/hypernetwork.hpp"
@@ -39,6 +42,30 @@ inline SafetensorsFile hypernetworks_file(const Hypernetworks& nets, std::uint64
     file.tensors.push_back(std::move(t));
   }
   return file;
+}
+
+// The HypernetConfig a decoded file declares, for a backbone with `profile_dim`: its kind, then
+// chord.hidden and chord.rank as decimals in 1..InputLimits::max_hypernet_width, checked before the nets
+// are built (allocated) from them.
+inline HypernetConfig hypernet_config_from(const SafetensorsFile& file, std::size_t profile_dim, const std::string& source,
+                                           const InputLimits& limits = default_limits()) {
+  const auto kind = file.metadata.find("chord.kind");
+  CHORD_CHECK(kind != file.metadata.end() && kind->second == "hypernetworks", "hypernetworks '", source,
+              "': not a hypernetworks file (chord.kind is '", kind == file.metadata.end() ? "missing" : kind->second,
+              "')");
+  const auto size = [&](const char* key) {
+    const auto found = file.metadata.find(key);
+    CHORD_CHECK(found != file.metadata.end(), "hypernetworks '", source, "': no '", key, "' in the metadata");
+    const std::string& text = found->second;
+    std::uint64_t v = 0;
+    const auto result = std::from_chars(text.data(), text.data() + text.size(), v);
+    CHORD_CHECK(result.ec == std::errc() && result.ptr == text.data() + text.size() && !text.empty() && v >= 1 &&
+                    v <= std::uint64_t(limits.max_hypernet_width),
+                "hypernetworks '", source, "': '", key, "' = '", text, "' is not a size in 1..",
+                limits.max_hypernet_width, " (InputLimits::max_hypernet_width)");
+    return std::size_t(v);
+  };
+  return HypernetConfig{profile_dim, size("chord.hidden"), size("chord.rank")};
 }
 
 // Fills nets from a decoded file; `source` names it in errors.
