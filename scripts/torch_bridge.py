@@ -171,8 +171,20 @@ def write_atomic(path, raw):
 # --- chord's model files (models/model_file.hpp, models/config.hpp) --------------------------------------
 
 def float_text(v):
-    """models/config.hpp's float_text: the float32 value printed with %.9g."""
-    return "%.9g" % float(np.float32(v))
+    """models/config.hpp's float_text, std::to_chars(float): the shortest digits that give the float32
+    back, in fixed or scientific notation, whichever is shorter (fixed on a tie)."""
+    x = np.float32(v)
+    if x == 0:
+        return "-0" if np.signbit(x) else "0"
+    mantissa, exponent = np.format_float_scientific(abs(x), unique=True, trim="-").split("e")
+    digits, e = mantissa.replace(".", ""), int(exponent)
+    if e >= 0:
+        # an integral value prints its exact digits in fixed notation (123456792, not 123456790)
+        fixed = str(int(abs(x))) if e + 1 >= len(digits) else digits[:e + 1] + "." + digits[e + 1:]
+    else:
+        fixed = "0." + "0" * (-e - 1) + digits
+    scientific = digits[0] + ("." + digits[1:] if len(digits) > 1 else "") + "e" + ("-" if e < 0 else "+") + "%02d" % abs(e)
+    return ("-" if x < 0 else "") + (fixed if len(fixed) <= len(scientific) else scientific)
 
 
 def sasrec_metadata(c):

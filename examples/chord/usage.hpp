@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "chord/core/error.hpp"
+#include "common.hpp"
 #include "personalize_common.hpp"
 
 namespace chord::cli {
@@ -33,12 +34,6 @@ inline CLI::Validator list_of(const std::vector<std::string>& allowed) {
         return any ? "" : "empty list (expected items of " + names + ")";
       },
       "LIST of " + names);
-}
-
-inline std::string number_text(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", v);
-  return text;
 }
 
 // An error message without its leading "<prefix>: " (CLI11 names the option itself).

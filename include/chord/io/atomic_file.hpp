@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -50,6 +51,7 @@ class FileDescriptor {
   explicit FileDescriptor(int fd) : fd_(fd) {}
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
+  FileDescriptor(FileDescriptor&& other) noexcept : fd_(other.release()) {}
   ~FileDescriptor() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -259,9 +261,9 @@ inline void write_file_atomic(const std::string& path, const std::vector<std::ui
 
 namespace detail {
 
-// Appends the bytes of the regular file at `path` to `out` (a byte container), at most `limit` bytes.
-template <typename Container>
-void read_regular_file(const std::string& path, std::uint64_t limit, Container& out) {
+// Opens `path` for reading if it is a regular file (its stat in `info`); anything else is refused
+// before a byte is read.
+inline FileDescriptor open_regular_file(const std::string& path, struct stat& info) {
   CHORD_CHECK(!path.empty(), "read_file: empty path");
   // O_NONBLOCK: opening a FIFO must not wait for a writer; the type is refused right after.
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
@@ -269,13 +271,20 @@ void read_regular_file(const std::string& path, std::uint64_t limit, Container& 
     const int error = errno;
     throw Error(error_message("cannot open '", path, "': ", errno_text(error)));
   }
-  struct stat info {};
   if (::fstat(fd.get(), &info) != 0) {
     const int error = errno;
     throw Error(error_message("cannot read '", path, "': ", errno_text(error)));
   }
   CHORD_CHECK(S_ISREG(info.st_mode), "cannot read '", path, "': ",
               S_ISDIR(info.st_mode) ? "it is a directory" : "it is not a regular file (a FIFO, socket or device)");
+  return fd;
+}
+
+// Appends the bytes of the regular file at `path` to `out` (a byte container), at most `limit` bytes.
+template <typename Container>
+void read_regular_file(const std::string& path, std::uint64_t limit, Container& out) {
+  struct stat info {};
+  const FileDescriptor fd = open_regular_file(path, info);
   CHORD_CHECK(std::uint64_t(info.st_size) <= limit, "cannot read '", path, "': ", info.st_size,
               " bytes exceed the limit of ", limit, " (InputLimits::max_input_bytes)");
   out.reserve(std::size_t(info.st_size));
@@ -297,6 +306,29 @@ void read_regular_file(const std::string& path, std::uint64_t limit, Container& 
 }
 
 }  // namespace detail
+
+// The first (at most) `max_bytes` bytes of the regular file at `path`, and its size: what file-type
+// sniffing reads (io/file_kind.hpp). FIFOs, devices and directories are refused as read_file does.
+inline std::vector<std::uint8_t> read_file_head(const std::string& path, std::size_t max_bytes,
+                                               std::uint64_t& file_size) {
+  struct stat info {};
+  const detail::FileDescriptor fd = detail::open_regular_file(path, info);
+  file_size = std::uint64_t(info.st_size);
+  std::vector<std::uint8_t> head(std::min<std::uint64_t>(max_bytes, file_size));
+  std::size_t got = 0;
+  while (got < head.size()) {
+    const ::ssize_t n = ::read(fd.get(), head.data() + got, head.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      throw Error(detail::error_message("cannot read '", path, "': ", detail::errno_text(error)));
+    }
+    if (n == 0) break;
+    got += std::size_t(n);
+  }
+  head.resize(got);
+  return head;
+}
 
 // All bytes of the regular file at `path` (see the header comment). Errors name the path.
 inline std::vector<std::uint8_t> read_file(const std::string& path, const InputLimits& limits = default_limits()) {

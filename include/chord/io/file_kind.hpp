@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/io/atomic_file.hpp"
 #include "chord/io/envelope.hpp"
 
 namespace chord {
@@ -87,18 +88,12 @@ inline FileKind sniff_file_kind(const std::uint8_t* head, std::size_t size, std:
   return first < size ? FileKind::text_dataset : FileKind::empty;
 }
 
-// The kind of the file at `path` (its first kSniffBytes). Throws chord::Error when it cannot be read.
+// The kind of the file at `path` (its first kSniffBytes). Throws chord::Error when it cannot be read,
+// or is not a regular file (a FIFO would block, /dev/zero never end: io/atomic_file.hpp).
 inline FileKind sniff_file_kind(const std::string& path) {
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  CHORD_CHECK(file != nullptr, "cannot open '", path, "': ", std::strerror(errno));
-  std::vector<std::uint8_t> head(kSniffBytes);
-  const std::size_t got = std::fread(head.data(), 1, head.size(), file.get());
-  std::uint64_t file_size = got;
-  if (got == head.size() && std::fseek(file.get(), 0, SEEK_END) == 0) {
-    const long end = std::ftell(file.get());
-    if (end > 0) file_size = std::uint64_t(end);
-  }
-  return sniff_file_kind(head.data(), got, file_size);
+  std::uint64_t file_size = 0;
+  const std::vector<std::uint8_t> head = read_file_head(path, kSniffBytes, file_size);
+  return sniff_file_kind(head.data(), head.size(), file_size);
 }
 
 // Throws "<what> '<path>': this is not <expected> (it looks like <found>)" unless the file at `path`
