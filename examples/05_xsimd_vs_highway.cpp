@@ -15,7 +15,7 @@
 //     R rows x T tiles of accumulators in registers (8 x 2 zmm on AVX-512), so each unpacked weight
 //     panel is used by R rows and each activation broadcast by T tiles.
 //   Highway (backends/highway/include/chord/backends/highway/): the loop nest is written ONCE with
-//     portable hn:: operations on a descriptor whose vector length the target decides (gemm-inl.hpp;
+//     portable hn:: operations on a descriptor whose vector length the target decides (gemm_s8-inl.hpp;
 //     SVE even decides at run time); only the 4-byte dot step is per target (dot-inl.hpp: vpdpbusd,
 //     maddubs, sdot, svdot). foreach_target.h compiles that one file for every target with target
 //     attributes (backends/highway/dispatch/tables.cpp). Blocks of 4 rows x 128 panels, accumulators
@@ -89,7 +89,7 @@ std::string highway_source(chord::Isa isa) {
   const std::string dir = "backends/highway/include/chord/backends/highway/";
   const std::string unit = isa == chord::Isa::neon_dotprod ? "backends/highway/dispatch/tables_neon_dotprod.cpp"
                                                            : "backends/highway/dispatch/tables.cpp";
-  return dir + "gemm-inl.hpp (portable loops) + dot-inl.hpp (DotStep), unit " + unit;
+  return dir + "gemm_s8-inl.hpp (portable loops) + dot-inl.hpp (DotStep), unit " + unit;
 }
 
 }  // namespace

@@ -7,10 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "chord/io/profile_message.hpp"
+#include "chord/io/strategy_packet.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/experiment_json.hpp"
 #include "chord/personalize/hypernet_file.hpp"
-#include "chord/io/profile_message.hpp"
 
 namespace {
 
@@ -57,9 +58,9 @@ int main(int argc, char** argv) {
   packet.strategy.levels = {{0, 1, 2, 3, 1}, std::vector<std::uint8_t>(16, 2), {3, 0, 1}};
   write(dir + "/strategy_packet/packet.bin", 1, chord::encode_strategy(packet));
 
-  p::ProfileMessage profile;
+  chord::ProfileMessage profile;
   profile.fingerprint = 0x1234, profile.budget = 3.0f, profile.profile = {0.5f, -1, 2, 0, 1e3f, -1e-3f, 7, 8};
-  write(dir + "/profile_message/profile.bin", 1, p::encode_profile(profile));
+  write(dir + "/profile_message/profile.bin", 1, chord::encode_profile(profile));
 
   p::ExperimentReport report;
   report.architecture = "sasrec", report.fingerprint = "0000000000001234", report.hypernetworks = "given";
