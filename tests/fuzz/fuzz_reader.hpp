@@ -7,21 +7,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "chord/data/reader.hpp"
+#include "fuzz_common.hpp"  // require()
 
 namespace chord::fuzz {
-
-inline void require(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-    std::abort();
-  }
-}
 
 inline int read_one(const std::uint8_t* data, std::size_t size, data::Format format, const char* source) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
