@@ -13,7 +13,9 @@
 #include "chord/core/error.hpp"
 #include "chord/io/atomic_file.hpp"
 #include "chord/io/bytes.hpp"
+#include "chord/io/envelope.hpp"
 #include "chord/io/file_kind.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/io/strategy_packet.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/device.hpp"
@@ -61,21 +63,6 @@ inline std::string describe_model(const models::LoadedModel& model) {
   return what.empty() ? "a " + model.architecture : what;
 }
 
-namespace file_checks_detail {
-
-inline std::uint64_t read_u64(const std::vector<std::uint8_t>& b, std::size_t at) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 8; i-- > 0;) v = v << 8 | b[at + i];
-  return v;
-}
-inline std::uint32_t read_u32(const std::vector<std::uint8_t>& b, std::size_t at) {
-  std::uint32_t v = 0;
-  for (std::size_t i = 4; i-- > 0;) v = v << 8 | b[at + i];
-  return v;
-}
-
-}  // namespace file_checks_detail
-
 // The bytes of a strategy packet given as `option`, for `model` (`model_path` names it). A packet whose
 // model fingerprint is not `expect`'s is refused with both sides' architectures; every other check is
 // decode_strategy's.
@@ -84,18 +71,20 @@ inline std::vector<std::uint8_t> read_packet_for(const std::string& path, const 
                                                  const char* option = "--strategy") {
   expect_file_kind(path, FileKind::strategy_packet, option);
   std::vector<std::uint8_t> bytes = read_file(path);
-  using namespace file_checks_detail;
-  if (bytes.size() < kStrategyHeaderBytes || read_u64(bytes, 8) == expect.fingerprint) return bytes;
-  const std::uint32_t layers = read_u32(bytes, 24);
+  if (bytes.size() < kStrategyHeaderBytes) return bytes;  // decode_strategy says what is wrong
+  bytes::Reader in(bytes.data(), bytes.size(), "strategy packet", path);
+  const EnvelopeHeader header = read_envelope_header(in, kStrategyFormat);
+  if (header.fingerprint == expect.fingerprint) return bytes;
+  const auto layers = std::uint32_t(in.read_le(4, "layer count"));
   std::string made_for;
-  if (std::uint64_t(layers) * 4 <= bytes.size() - kStrategyHeaderBytes) {
+  if (std::uint64_t(layers) * 4 <= in.left()) {
     std::vector<std::uint32_t> channels(layers);
-    for (std::uint32_t l = 0; l < layers; ++l) channels[l] = read_u32(bytes, kStrategyHeaderBytes + 4 * std::size_t(l));
+    for (std::uint32_t& c : channels) c = std::uint32_t(in.read_le(4, "channel table"));
     made_for = architecture_of_layer_table(channels);
   }
   throw Error(std::string(option) + " '" + path + "': this packet was made for " +
               (made_for.empty() ? std::string("another model") : made_for) + ", and this model '" + model_path +
-              "' is " + describe_model(model) + " (model fingerprints " + bytes::hex64(read_u64(bytes, 8)) + " and " +
+              "' is " + describe_model(model) + " (model fingerprints " + bytes::hex64(header.fingerprint) + " and " +
               bytes::hex64(expect.fingerprint) + "): run 'chord strategy' with this model");
 }
 
@@ -107,12 +96,15 @@ inline std::vector<std::uint8_t> read_profile_for(const std::string& path, const
                                                   std::size_t profile_dim, const char* option = "--profile") {
   expect_file_kind(path, FileKind::profile_message, option);
   std::vector<std::uint8_t> bytes = read_file(path);
-  using namespace file_checks_detail;
-  if (bytes.size() < 28 || read_u64(bytes, 8) == fingerprint) return bytes;
+  if (bytes.size() < kProfileHeaderBytes) return bytes;  // decode_profile says what is wrong
+  bytes::Reader in(bytes.data(), bytes.size(), "profile message", path);
+  const EnvelopeHeader header = read_envelope_header(in, kProfileFormat);
+  if (header.fingerprint == fingerprint) return bytes;
+  const auto values = std::uint32_t(in.read_le(4, "profile dimension"));
   throw Error(std::string(option) + " '" + path + "': this profile was made on the device by another model (" +
-              std::to_string(read_u32(bytes, 24)) + " profile values), and this model '" + model_path + "' is " +
+              std::to_string(values) + " profile values), and this model '" + model_path + "' is " +
               describe_model(model) + " (" + std::to_string(profile_dim) + " profile values; model fingerprints " +
-              bytes::hex64(read_u64(bytes, 8)) + " and " + bytes::hex64(fingerprint) +
+              bytes::hex64(header.fingerprint) + " and " + bytes::hex64(fingerprint) +
               "): run 'chord profile' with this model");
 }
 
