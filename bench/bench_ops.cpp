@@ -54,17 +54,17 @@ std::vector<Runner> runners(const std::vector<KernelTable>& tables) {
   return list;
 }
 
-ref::Linear dense_layer(std::size_t out, std::size_t in, std::uint64_t seed) {
+LinearLayer dense_layer(std::size_t out, std::size_t in, std::uint64_t seed) {
   const float bound = 1.0f / std::sqrt(static_cast<float>(in));
-  return ref::Linear::dense(out, in, random_floats(out * in, seed, -bound, bound), random_floats(out, seed + 1));
+  return LinearLayer::dense(out, in, random_floats(out * in, seed, -bound, bound), random_floats(out, seed + 1));
 }
-ref::Linear quantized(const ref::Linear& dense, int bits) {
+LinearLayer quantized(const LinearLayer& dense, int bits) {
   const std::vector<std::uint8_t> widths(dense.out, static_cast<std::uint8_t>(bits));
-  return ref::quantize_linear(dense, widths.data(), ref::LinearMode::mixed_s8);
+  return quantize_linear(dense, widths.data(), LinearMode::mixed_s8);
 }
 
-ref::AttentionLayer attention_layer(std::size_t d, int bits) {
-  ref::AttentionLayer layer;
+AttentionLayer attention_layer(std::size_t d, int bits) {
+  AttentionLayer layer;
   layer.heads = 1;
   layer.query = quantized(dense_layer(d, d, 11), bits);
   layer.key = quantized(dense_layer(d, d, 12), bits);
@@ -115,14 +115,14 @@ void register_attention(const std::vector<KernelTable>& tables) {
         else ref::attention_row(last, k->data(), v->data(), kLength, d, kHeads, {}, out->data());
       });
       for (int bits : {8, 4}) {
-        const auto layer = std::make_shared<ref::AttentionLayer>(attention_layer(d, bits));
+        const auto layer = std::make_shared<AttentionLayer>(attention_layer(d, bits));
         add_row("attention/w" + std::to_string(bits) + "a8/" + label + "/" + shape, core + projections, [=] {
           if (table) ops::causal_self_attention(*table, *layer, q->data(), kLength, {}, out->data());
           else ref::causal_self_attention(*layer, q->data(), kLength, {}, out->data());
         });
       }
       if (table) {  // decoding: a cache of L-1 positions, then the step for position L-1 (undone each time)
-        const auto layer = std::make_shared<ref::AttentionLayer>(attention_layer(d, 8));
+        const auto layer = std::make_shared<AttentionLayer>(attention_layer(d, 8));
         const auto cache = std::make_shared<ops::KvCache>(d, kLength);
         for (std::size_t t = 0; t + 1 < kLength; ++t) cache->append(k->data() + t * d, v->data() + t * d);
         add_row("attention/step_w8a8/" + label + "/" + shape, row + projections / double(kLength), [=] {
@@ -142,7 +142,7 @@ void register_conv(const std::vector<KernelTable>& tables) {
   for (std::size_t h = 1; h <= kLength; ++h) horizontal_ops += 2.0 * double(kLength - h + 1) * kHorizontal * h * kDim;
   const double vertical_ops = 2.0 * kVertical * kLength * kDim;
   for (int bits : {8, 4}) {
-    const auto filters = std::make_shared<ref::CaserFilters>();
+    const auto filters = std::make_shared<CaserFilters>();
     for (std::size_t h = 1; h <= kLength; ++h)
       filters->horizontal.push_back(quantized(dense_layer(kHorizontal, h * kDim, 30 + h), bits));
     filters->vertical = quantized(dense_layer(kVertical, kLength, 40), bits);

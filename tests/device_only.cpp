@@ -74,7 +74,7 @@ TEST_CASE("Device path: strategy packets applied on SASRec and Caser equal the W
   for (const bool is_sasrec : {true, false}) {
     const models::LoadedModel loaded =
         is_sasrec ? through_file("sasrec", &sasrec, nullptr) : through_file("caser", nullptr, &caser);
-    for (const models::LinearMode mode : {models::LinearMode::mixed_s8, models::LinearMode::mixed_f32}) {
+    for (const LinearMode mode : {LinearMode::mixed_s8, LinearMode::mixed_f32}) {
       for (int embedding : {8, 4}) {
         DeviceOptions o;
         o.mode = mode, o.embedding_bits = embedding;

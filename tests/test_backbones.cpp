@@ -336,7 +336,7 @@ TEST_CASE("SASRec evaluator: fp32 and uniform W8-A8 equal models::evaluate", "[b
     o.embedding_bits = embedding;
     const SasrecEvaluator quantized(model, split, o);
     const auto bits = uniform_personalized_bits(loaded, 4);
-    const models::InferenceOptions plan{models::LinearMode::mixed_s8, inference_bits(loaded, bits, embedding),
+    const models::InferenceOptions plan{LinearMode::mixed_s8, inference_bits(loaded, bits, embedding),
                                         &best_kernels(), {}};
     const models::EvalResult ref = models::evaluate(models::SasrecInference(model, plan), split, test_protocol());
     require_same(mean_of(quantized, split, w, bits, false), ref.sampled);
@@ -353,7 +353,7 @@ TEST_CASE("SASRec evaluator: fp32 and uniform W8-A8 equal models::evaluate", "[b
     }
     std::vector<std::vector<float>> copy;
     for (const PersonalizedLayer& l : backbone.layers()) copy.emplace_back(l.weight, l.weight + l.channels * l.fan_in);
-    const models::InferenceOptions plan{models::LinearMode::mixed_s8, inference_bits(loaded, bits, 8), &best_kernels(), {}};
+    const models::InferenceOptions plan{LinearMode::mixed_s8, inference_bits(loaded, bits, 8), &best_kernels(), {}};
     const models::EvalResult ref = models::evaluate(models::SasrecInference(model, plan), split, test_protocol());
     require_same(mean_of(evaluator, split, w, bits, false), ref.sampled);
     require_same(mean_of(evaluator, split, w, bits, true), ref.full);
@@ -398,7 +398,7 @@ TEST_CASE("SASRec strategy round trip: device profile -> cloud -> packet -> devi
       REQUIRE(device.bits() == inference_bits(loaded, a.bits, 8));
       // the device's scores are the reference W-A8 engine's, built from the same plan
       const models::SasrecInference reference(
-          model, models::InferenceOptions{models::LinearMode::mixed_s8, device.bits(), &best_kernels(), {}});
+          model, models::InferenceOptions{LinearMode::mixed_s8, device.bits(), &best_kernels(), {}});
       auto s = reference.make_scratch();
       std::vector<float> state(8), scores(std::size_t(split.num_items) + 1);
       reference.encode(std::int32_t(u), split.train[u].data(), split.train[u].size(), s, state.data());
@@ -528,7 +528,7 @@ TEST_CASE("Caser evaluator and strategy round trip", "[backbones][caser][evaluat
   require_same(mean_of(evaluator, split, w, {}, true), fp32.full);
   const models::LoadedModel loaded = through_file(model, "caser_eval");
   const auto bits = uniform_personalized_bits(loaded, 8);
-  const models::InferenceOptions plan{models::LinearMode::mixed_s8, inference_bits(loaded, bits, 8), &best_kernels(), {}};
+  const models::InferenceOptions plan{LinearMode::mixed_s8, inference_bits(loaded, bits, 8), &best_kernels(), {}};
   const models::EvalResult ref = models::evaluate(models::CaserInference(model, plan), split, test_protocol());
   require_same(mean_of(evaluator, split, w, bits, true), ref.full);
 
@@ -543,7 +543,7 @@ TEST_CASE("Caser evaluator and strategy round trip", "[backbones][caser][evaluat
   const std::vector<std::uint8_t> answer = cloud.respond(request.data(), request.size(), "device");
   const Adaptation a = device.adapt(answer.data(), answer.size(), kStandardPalette, "cloud");
   REQUIRE(a.packet.strategy.levels == cloud.strategy(backbone.profile(u), 4.0, kStandardPalette).strategy.levels);
-  const models::CaserInference reference(model, models::InferenceOptions{models::LinearMode::mixed_s8, device.bits(),
+  const models::CaserInference reference(model, models::InferenceOptions{LinearMode::mixed_s8, device.bits(),
                                                                           &best_kernels(), {}});
   auto s = reference.make_scratch();
   std::vector<float> state(16), scores(std::size_t(split.num_items) + 1);

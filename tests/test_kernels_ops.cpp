@@ -643,8 +643,8 @@ TEST_CASE("ops: attention argument errors", "[kernels][ops][attention][errors]")
                       Catch::Contains("left padding 6 exceeds"));
   REQUIRE_THROWS_AS(ops::attention_row(t, q.data(), q.data(), q.data(), 5, 6, 0, {}, out.data()), Error);
   ops::KvCache cache(6);
-  ref::AttentionLayer layer;  // 4 x 4 projections: dimension 4, not the cache's 6
-  layer.query = layer.key = layer.value = layer.output = ref::Linear::dense(4, 4, std::vector<float>(16, 0.0f));
+  AttentionLayer layer;  // 4 x 4 projections: dimension 4, not the cache's 6
+  layer.query = layer.key = layer.value = layer.output = LinearLayer::dense(4, 4, std::vector<float>(16, 0.0f));
   REQUIRE_THROWS_WITH(ops::causal_attention_step(t, layer, q.data(), q.data(), cache, {}, out.data()),
                       Catch::Contains("the cache holds rows of 6 values"));
 }
@@ -654,19 +654,19 @@ TEST_CASE("ops: attention argument errors", "[kernels][ops][attention][errors]")
 
 namespace {
 
-ref::Linear random_dense(std::size_t out, std::size_t in, std::uint32_t seed, bool with_bias = true) {
+LinearLayer random_dense(std::size_t out, std::size_t in, std::uint32_t seed, bool with_bias = true) {
   auto w = test::random_normal(out * in, seed, in ? 1.0f / std::sqrt(float(in)) : 1.0f);
   auto b = with_bias ? test::random_normal(out, seed + 1, 0.1f) : std::vector<float>{};
-  return ref::Linear::dense(out, in, std::move(w), std::move(b));
+  return LinearLayer::dense(out, in, std::move(w), std::move(b));
 }
 
 // The layer in `mode`: dense as is, or quantized per channel to random widths (pruned channels included).
-ref::Linear in_mode(const ref::Linear& dense, ref::LinearMode mode, std::uint32_t seed) {
-  if (mode == ref::LinearMode::dense_f32) return dense;
-  return ref::quantize_linear(dense, test::random_bits(dense.out, seed).data(), mode);
+LinearLayer in_mode(const LinearLayer& dense, LinearMode mode, std::uint32_t seed) {
+  if (mode == LinearMode::dense_f32) return dense;
+  return quantize_linear(dense, test::random_bits(dense.out, seed).data(), mode);
 }
 
-const ref::LinearMode kModes[] = {ref::LinearMode::dense_f32, ref::LinearMode::mixed_f32, ref::LinearMode::mixed_s8};
+const LinearMode kModes[] = {LinearMode::dense_f32, LinearMode::mixed_f32, LinearMode::mixed_s8};
 
 // Bound on |fl(x . w + b) - (x . w + b)|, twice (the kernel's and the reference's orders).
 double dot_tolerance(const float* x, std::size_t x_step, const float* w, std::size_t k, float bias) {
@@ -675,8 +675,8 @@ double dot_tolerance(const float* x, std::size_t x_step, const float* w, std::si
   return 2.0 * gamma(k + 2) * abs_dot + 1e-30;
 }
 
-std::vector<float> effective_weights(const ref::Linear& layer) {
-  if (layer.mode == ref::LinearMode::dense_f32) return layer.weight;
+std::vector<float> effective_weights(const LinearLayer& layer) {
+  if (layer.mode == LinearMode::dense_f32) return layer.weight;
   std::vector<float> w(layer.out * layer.in);
   for (std::size_t c = 0; c < layer.out; ++c)
     for (std::size_t j = 0; j < layer.in; ++j)
@@ -685,7 +685,7 @@ std::vector<float> effective_weights(const ref::Linear& layer) {
 }
 
 // Per output of a linear layer [m, out] on x (row stride ldx): the fp32 dot-product bound.
-std::vector<double> linear_tolerance(const ref::Linear& layer, const float* x, std::size_t ldx, std::size_t m) {
+std::vector<double> linear_tolerance(const LinearLayer& layer, const float* x, std::size_t ldx, std::size_t m) {
   const std::vector<float> w = effective_weights(layer);
   std::vector<double> tol(m * layer.out);
   for (std::size_t i = 0; i < m; ++i)
@@ -703,23 +703,23 @@ TEST_CASE("ops: linear_forward: W-A8 and dense exactly the reference, W-A32 with
   for (std::size_t m : {0, 1, 5, 17})
     for (std::size_t in : {1, 7, 16, 50, 65})
       for (std::size_t out : {1, 16, 33}) {
-        const ref::Linear dense = random_dense(out, in, seed++, (in + out) % 2 == 0);
+        const LinearLayer dense = random_dense(out, in, seed++, (in + out) % 2 == 0);
         // Contiguous rows, and overlapping windows (ldx < in, as Caser's).
         for (std::size_t ldx : {in, std::max<std::size_t>(1, in / 4)}) {
           const std::vector<float> x = test::random_normal((m > 0 ? (m - 1) * ldx + in : 0), seed++);
-          for (ref::LinearMode mode : kModes) {
-            const ref::Linear layer = in_mode(dense, mode, seed++);
+          for (LinearMode mode : kModes) {
+            const LinearLayer layer = in_mode(dense, mode, seed++);
             std::vector<float> want(m * out);
             ref::linear_forward(layer, x.data(), ldx, want.data(), out, m);
             const std::vector<double> tol = linear_tolerance(layer, x.data(), ldx, m);
             for (const KernelTable& t : tables()) {
               INFO(name("linear", t, std::to_string(m) + ":" + std::to_string(out) + ":" + std::to_string(in)) << " "
-                                                                                                     << ref::to_string(mode) << " ldx " << ldx);
+                                                                                                     << chord::to_string(mode) << " ldx " << ldx);
               Output y(m * (out + 2));
               ops::linear_forward(t, layer, x.data(), ldx, y.data(), out + 2, m);
               REQUIRE(y.guards_intact(m * (out + 2)));
               const std::vector<double> exact(m * out, 0.0);
-              REQUIRE(first_outside(y.data(), want.data(), mode == ref::LinearMode::mixed_f32 ? tol : exact, m * out, out,
+              REQUIRE(first_outside(y.data(), want.data(), mode == LinearMode::mixed_f32 ? tol : exact, m * out, out,
                                     out + 2) == "");
               for (std::size_t i = 0; i < m; ++i) REQUIRE(y.data()[i * (out + 2) + out] == kSentinel);  // stride gap
             }
@@ -730,8 +730,8 @@ TEST_CASE("ops: linear_forward: W-A8 and dense exactly the reference, W-A32 with
 
 namespace {
 
-ref::AttentionLayer attention_layer(std::size_t d, std::size_t heads, ref::LinearMode mode, std::uint32_t seed) {
-  ref::AttentionLayer layer;
+AttentionLayer attention_layer(std::size_t d, std::size_t heads, LinearMode mode, std::uint32_t seed) {
+  AttentionLayer layer;
   layer.heads = heads;
   layer.query = in_mode(random_dense(d, d, seed), mode, seed + 1);
   layer.key = in_mode(random_dense(d, d, seed + 10), mode, seed + 11);
@@ -742,7 +742,7 @@ ref::AttentionLayer attention_layer(std::size_t d, std::size_t heads, ref::Linea
 
 // Bound on |y1 - y2| for two fp32 evaluations of the output projection y = c Wo^T + b whose inputs
 // differ by at most dc: sum_j |Wo_oj| dc_j plus both evaluations' rounding.
-std::vector<double> output_tolerance(const ref::Linear& output, const std::vector<float>& c,
+std::vector<double> output_tolerance(const LinearLayer& output, const std::vector<float>& c,
                                      const std::vector<double>& dc, std::size_t rows) {
   const std::size_t d = output.in;
   const std::vector<float> w = effective_weights(output);
@@ -765,8 +765,8 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
   for (std::size_t length : {1, 2, 7, 17, 33})
     for (std::size_t d : {4, 16, 50})
       for (std::size_t heads : {1, 2})
-        for (ref::LinearMode mode : kModes) {
-          const ref::AttentionLayer layer = attention_layer(d, heads, mode, seed);
+        for (LinearMode mode : kModes) {
+          const AttentionLayer layer = attention_layer(d, heads, mode, seed);
           seed += 40;
           const std::vector<float> xq = test::random_normal(length * d, seed++), xkv = test::random_normal(length * d, seed++);
           for (const PaddingCase& pad : padding_cases(length, seed)) {
@@ -775,7 +775,7 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
             for (const KernelTable& t : tables()) {
               INFO(name("causal_attention", t, std::to_string(length) + ":" + std::to_string(d) + ":" +
                                                    std::to_string(heads))
-                   << " " << ref::to_string(mode) << " padding " << pad.label);
+                   << " " << chord::to_string(mode) << " padding " << pad.label);
               Output y(length * d);
               ops::causal_attention(t, layer, xq.data(), xkv.data(), length, pad.view(), y.data());
               REQUIRE(y.guards_intact(length * d));
@@ -792,8 +792,8 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
               // 2. Against the reference layer: the projections are the reference's bit for bit (dense,
               // W-A8; test_kernels covers W-A32), so with dense weights the only difference is the
               // attention core's, propagated through Wo.
-              if (mode != ref::LinearMode::mixed_f32) REQUIRE(q == ref::linear_forward(layer.query, xq.data(), length));
-              if (mode == ref::LinearMode::dense_f32) {
+              if (mode != LinearMode::mixed_f32) REQUIRE(q == ref::linear_forward(layer.query, xq.data(), length));
+              if (mode == LinearMode::dense_f32) {
                 const std::vector<double> dc = attention_tolerance(q, k, v, length, d, heads, pad);
                 const std::vector<double> tol = output_tolerance(layer.output, context, dc, length);
                 REQUIRE(first_outside(y.data(), want.data(), tol, length * d, d, d) == "");
@@ -805,10 +805,10 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
               // checked as its own composition (row projections = the sequence's, bit for bit; cached
               // attention_row within bound of the sequence: the test above).
               std::vector<double> step_tol;
-              if (mode == ref::LinearMode::dense_f32) {
+              if (mode == LinearMode::dense_f32) {
                 const std::vector<double> dc = attention_tolerance(q, k, v, length, d, heads, pad);
                 step_tol = output_tolerance(layer.output, context, dc, length);
-              } else if (mode == ref::LinearMode::mixed_f32) {
+              } else if (mode == LinearMode::mixed_f32) {
                 // W-A32: the gemm blocks rows, so a lone row's projections may round differently.
                 const std::vector<double> dq = linear_tolerance(layer.query, xq.data(), d, length);
                 const std::vector<double> dk = linear_tolerance(layer.key, xkv.data(), d, length);
@@ -823,7 +823,7 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
                 ops::causal_attention_step(t, layer, &xq[step * d], &xkv[step * d], cache, cached, row.data());
                 INFO("decoding step " << step);
                 REQUIRE(cache.size() == step + 1);
-                if (mode == ref::LinearMode::mixed_s8) {
+                if (mode == LinearMode::mixed_s8) {
                   // One row's int8 quantization does not depend on the other rows: the step is the
                   // sequence's projections, attention_row on the cache, then Wo.
                   std::vector<float> context_row(d);
@@ -844,11 +844,11 @@ TEST_CASE("ops: causal attention layers (dense, W-A32, W-A8) and KV-cache decodi
 
 TEST_CASE("ops: causal self-attention in place (y aliasing x)", "[kernels][ops][attention]") {
   const std::size_t length = 9, d = 16;
-  for (ref::LinearMode mode : kModes) {
-    const ref::AttentionLayer layer = attention_layer(d, 2, mode, 1500);
+  for (LinearMode mode : kModes) {
+    const AttentionLayer layer = attention_layer(d, 2, mode, 1500);
     const std::vector<float> x = test::random_normal(length * d, 1501);
     for (const KernelTable& t : tables()) {
-      INFO(name("causal_self_attention", t, "9:16:2") << " " << ref::to_string(mode));
+      INFO(name("causal_self_attention", t, "9:16:2") << " " << chord::to_string(mode));
       std::vector<float> y(length * d), inplace = x;
       ops::causal_self_attention(t, layer, x.data(), length, ref::KeyPadding{2}, y.data());
       ops::causal_self_attention(t, layer, inplace.data(), length, ref::KeyPadding{2}, inplace.data());
@@ -859,9 +859,9 @@ TEST_CASE("ops: causal self-attention in place (y aliasing x)", "[kernels][ops][
 
 namespace {
 
-ref::CaserFilters caser_filters(std::size_t length, std::size_t d, std::size_t nh, std::size_t nv,
-                                ref::LinearMode mode, std::uint32_t seed) {
-  ref::CaserFilters filters;
+CaserFilters caser_filters(std::size_t length, std::size_t d, std::size_t nh, std::size_t nv,
+                                LinearMode mode, std::uint32_t seed) {
+  CaserFilters filters;
   for (std::size_t h = 1; h <= length; ++h)
     filters.horizontal.push_back(in_mode(random_dense(nh, h * d, seed + std::uint32_t(h)), mode, seed + 100 + h));
   filters.vertical = in_mode(random_dense(nv, length, seed + 50), mode, seed + 51);
@@ -877,9 +877,9 @@ TEST_CASE("ops: Caser convolutions: W-A8 and dense exactly the reference, W-A32 
     for (std::size_t d : {1, 3, 16, 50})
       for (std::size_t nh : {1, 4, 16, 17})
         for (std::size_t nv : {1, 4})
-          for (ref::LinearMode mode : kModes) {
-            if ((length + d + nh + nv) % 2 == 0 && mode != ref::LinearMode::mixed_s8) continue;  // half of the grid
-            const ref::CaserFilters filters = caser_filters(length, d, nh, nv, mode, seed);
+          for (LinearMode mode : kModes) {
+            if ((length + d + nh + nv) % 2 == 0 && mode != LinearMode::mixed_s8) continue;  // half of the grid
+            const CaserFilters filters = caser_filters(length, d, nh, nv, mode, seed);
             seed += 200;
             const std::vector<float> e = test::random_normal(length * d, seed++);
             const std::size_t size = filters.output_size(length, d);
@@ -888,7 +888,7 @@ TEST_CASE("ops: Caser convolutions: W-A8 and dense exactly the reference, W-A32 
             // W-A32 bounds: vertical outputs are single dot products; ReLU and max-pooling are
             // 1-Lipschitz, so a pooled output is within the largest of its windows' bounds.
             std::vector<double> tol(size, 0.0);
-            if (mode == ref::LinearMode::mixed_f32) {
+            if (mode == LinearMode::mixed_f32) {
               const std::vector<float> wv = effective_weights(filters.vertical);
               for (std::size_t f = 0; f < nv; ++f)
                 for (std::size_t j = 0; j < d; ++j)
@@ -904,7 +904,7 @@ TEST_CASE("ops: Caser convolutions: W-A8 and dense exactly the reference, W-A32 
             const Input in(e);
             for (const KernelTable& t : tables()) {
               INFO(name("caser_conv", t, std::to_string(length) + ":" + std::to_string(d) + ":" + std::to_string(nh) +
-                                             ":" + std::to_string(nv)) << " " << ref::to_string(mode));
+                                             ":" + std::to_string(nv)) << " " << chord::to_string(mode));
               Output out(size);
               ops::caser_conv(t, filters, in.data(), length, d, out.data());
               REQUIRE(out.guards_intact(size));
@@ -912,7 +912,7 @@ TEST_CASE("ops: Caser convolutions: W-A8 and dense exactly the reference, W-A32 
             }
           }
   // Shape errors name the bank, as the reference's do.
-  ref::CaserFilters filters = caser_filters(3, 4, 2, 1, ref::LinearMode::mixed_s8, 1);
+  CaserFilters filters = caser_filters(3, 4, 2, 1, LinearMode::mixed_s8, 1);
   std::vector<float> e(12), out(32);
   REQUIRE_THROWS_WITH(ops::caser_conv(tables().front(), filters, e.data(), 2, 4, out.data()),
                       Catch::Contains("caser_vertical"));

@@ -221,16 +221,16 @@ std::vector<float> training_graph_state(const SasrecModel& model, const std::vec
 // SASRec's forward written with the reference ops (ref::), from quantized or dense layers: the oracle
 // of the inference graph. bits: uniform width for every layer, 0 = fp32.
 std::vector<float> reference_state(const SasrecModel& model, const std::vector<std::int32_t>& history, int bits,
-                                   ref::LinearMode mode) {
+                                   LinearMode mode) {
   const SasrecConfig& c = model.config();
   const nn::Parameters& p = model.params();
   const std::size_t L = std::size_t(c.max_len), n = std::min(history.size(), L), d = std::size_t(c.d);
   auto linear = [&](const nn::Linear& l) {
-    ref::Linear dense = ref::Linear::dense(l.out, l.in, std::vector<float>(p.value(l.weight), p.value(l.weight) + l.out * l.in),
+    LinearLayer dense = LinearLayer::dense(l.out, l.in, std::vector<float>(p.value(l.weight), p.value(l.weight) + l.out * l.in),
                                            std::vector<float>(p.value(l.bias), p.value(l.bias) + l.out));
     if (bits == 0) return dense;
     const std::vector<std::uint8_t> widths(l.out, std::uint8_t(bits));
-    return ref::quantize_linear(dense, widths.data(), mode);
+    return quantize_linear(dense, widths.data(), mode);
   };
   auto gather = [&](const nn::Embedding& e, const std::vector<std::uint32_t>& ids, float scale) {
     std::vector<float> out(ids.size() * d);
@@ -258,7 +258,7 @@ std::vector<float> reference_state(const SasrecModel& model, const std::vector<s
   };
   for (const SasrecBlock& b : model.blocks) {
     const std::vector<float> q = norm(b.ln_attn, x);
-    ref::AttentionLayer attn;
+    AttentionLayer attn;
     attn.heads = std::size_t(c.heads);
     attn.query = linear(b.attn.q), attn.key = linear(b.attn.k), attn.value = linear(b.attn.v), attn.output = linear(b.attn.out);
     std::vector<float> y(n * d);
@@ -306,7 +306,7 @@ TEST_CASE("SASRec fp32 inference equals the training graph's eval forward", "[mo
     INFO("history length " << len);
     REQUIRE(relative_distance(h, expected) <= 1e-5);
     if (c.variant == SasrecVariant::chord) {  // the variants' oracle is PyTorch itself (tests/interop)
-      const std::vector<float> oracle = reference_state(model, history, 0, ref::LinearMode::dense_f32);
+      const std::vector<float> oracle = reference_state(model, history, 0, LinearMode::dense_f32);
       REQUIRE(relative_distance(h, oracle) <= 1e-4);
     }
     // The same fp32 model with the SIMD row kernels (layernorm, attention) of every usable table.
@@ -350,7 +350,7 @@ TEST_CASE("SASRec quantized inference (W-A32, W-A8, 8/4/2 bits, mixed) matches t
         std::vector<float> h(engine.state_size());
         engine.encode(0, history.data(), history.size(), scratch, h.data());
         const std::vector<float> oracle = reference_state(model, history, bits, mode);
-        INFO(isa_name(kernels.isa) << "/" << kernels.backend << " w" << bits << " " << ref::to_string(mode));
+        INFO(isa_name(kernels.isa) << "/" << kernels.backend << " w" << bits << " " << chord::to_string(mode));
         // W-A32: fp32 rounding only. W-A8: a rounding difference upstream may move an int8 code by one
         // step (1/127 of a row's range), so the bound is that of one quantization step per layer.
         REQUIRE(relative_distance(h, oracle) <= (mode == LinearMode::mixed_f32 ? 1e-4 : 3e-2));

@@ -574,8 +574,8 @@ TEST_CASE("Caser vertical conv: forward definition and backward against finite d
 // ------------------------------------------------------------------------------------------------
 
 namespace {
-ref::Linear ref_linear(const Parameters& p, const Linear& l) {
-  return ref::Linear::dense(l.out, l.in, std::vector<float>(p.value(l.weight), p.value(l.weight) + l.out * l.in),
+LinearLayer ref_linear(const Parameters& p, const Linear& l) {
+  return LinearLayer::dense(l.out, l.in, std::vector<float>(p.value(l.weight), p.value(l.weight) + l.out * l.in),
                             std::vector<float>(p.value(l.bias), p.value(l.bias) + l.out));
 }
 // ||a - b|| <= 64 k eps ||b||: k the longest dot product behind an output, a few chained roundings
@@ -608,7 +608,7 @@ TEST_CASE("forward passes agree with the ref ops: attention, layernorm, GELU, Ca
       ws.resize(1, L, d, heads);
       std::vector<float> y(L * d), expected(L * d);
       attn.forward(p, xq.data(), xkv.data(), &pad, 1, L, ws, y.data(), rng, false);
-      ref::AttentionLayer layer;
+      AttentionLayer layer;
       layer.heads = heads;
       layer.query = ref_linear(p, attn.q), layer.key = ref_linear(p, attn.k);
       layer.value = ref_linear(p, attn.v), layer.output = ref_linear(p, attn.out);
@@ -645,13 +645,13 @@ TEST_CASE("forward passes agree with the ref ops: attention, layernorm, GELU, Ca
     std::vector<std::uint32_t> argmax(B * L * nh);
     conv_h.forward(p, E.data(), B, out_h.data(), argmax.data(), scratch.data());
     conv_v.forward(p, E.data(), B, out_v.data());
-    std::vector<ref::Linear> banks;
+    std::vector<LinearLayer> banks;
     for (std::size_t h = 1; h <= L; ++h) {
       const float* w = p.value(conv_h.weight[h - 1]);
       const float* b = p.value(conv_h.bias[h - 1]);
-      banks.push_back(ref::Linear::dense(nh, h * d, std::vector<float>(w, w + nh * h * d), std::vector<float>(b, b + nh)));
+      banks.push_back(LinearLayer::dense(nh, h * d, std::vector<float>(w, w + nh * h * d), std::vector<float>(b, b + nh)));
     }
-    const auto vertical = ref::Linear::dense(
+    const auto vertical = LinearLayer::dense(
         nv, L, std::vector<float>(p.value(conv_v.weight), p.value(conv_v.weight) + nv * L),
         std::vector<float>(p.value(conv_v.bias), p.value(conv_v.bias) + nv));
     std::vector<float> expected_h(B * L * nh), expected_v(B * nv * d);

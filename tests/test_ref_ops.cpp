@@ -43,15 +43,15 @@ double dot_tolerance(const float* x, std::size_t x_step, const float* w, std::si
 }
 
 // A dense layer with weights ~ N(0, 1/in), so that outputs have the inputs' scale.
-ref::Linear random_dense(std::size_t out, std::size_t in, std::uint32_t seed, bool with_bias = true) {
+LinearLayer random_dense(std::size_t out, std::size_t in, std::uint32_t seed, bool with_bias = true) {
   auto w = test::random_normal(out * in, seed, in ? 1.0f / std::sqrt(float(in)) : 1.0f);
   auto b = with_bias ? test::random_normal(out, seed + 1, 0.1f) : std::vector<float>{};
-  return ref::Linear::dense(out, in, std::move(w), std::move(b));
+  return LinearLayer::dense(out, in, std::move(w), std::move(b));
 }
 
 // The fp32 weights a layer effectively multiplies by: [out, in] (dequantized for a mixed layer).
-std::vector<float> effective_weights(const ref::Linear& layer) {
-  if (layer.mode == ref::LinearMode::dense_f32) return layer.weight;
+std::vector<float> effective_weights(const LinearLayer& layer) {
+  if (layer.mode == LinearMode::dense_f32) return layer.weight;
   std::vector<float> w(layer.out * layer.in);
   for (std::size_t c = 0; c < layer.out; ++c)
     for (std::size_t j = 0; j < layer.in; ++j)
@@ -59,13 +59,13 @@ std::vector<float> effective_weights(const ref::Linear& layer) {
   return w;
 }
 
-float bias_of(const ref::Linear& layer, std::size_t c) { return layer.bias.empty() ? 0.0f : layer.bias[c]; }
+float bias_of(const LinearLayer& layer, std::size_t c) { return layer.bias.empty() ? 0.0f : layer.bias[c]; }
 
 // The rows a layer effectively sees: x itself, or its int8 image code * scale in the W-A8 mode.
-std::vector<double> effective_input(const ref::Linear& layer, const std::vector<float>& x, std::size_t m) {
+std::vector<double> effective_input(const LinearLayer& layer, const std::vector<float>& x, std::size_t m) {
   const std::size_t k = layer.in;
   std::vector<double> out(x.begin(), x.begin() + m * k);
-  if (layer.mode != ref::LinearMode::mixed_s8) return out;
+  if (layer.mode != LinearMode::mixed_s8) return out;
   const QuantizedRows a = quantize_rows(x.data(), m, k);
   for (std::size_t i = 0; i < m; ++i)
     for (std::size_t j = 0; j < k; ++j) out[i * k + j] = double(a.row(i)[j]) * a.scales[i];
@@ -73,7 +73,7 @@ std::vector<double> effective_input(const ref::Linear& layer, const std::vector<
 }
 
 // Exact (double) projection y = x W^T + b with the layer's effective weights and inputs: [m, out].
-std::vector<double> project(const ref::Linear& layer, const std::vector<float>& x, std::size_t m) {
+std::vector<double> project(const LinearLayer& layer, const std::vector<float>& x, std::size_t m) {
   const std::vector<double> xe = effective_input(layer, x, m);
   const std::vector<float> w = effective_weights(layer);
   std::vector<double> y(m * layer.out);
@@ -100,7 +100,7 @@ void require_within_rounding(const std::vector<float>& a, const std::vector<floa
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-void run_attention(const ref::AttentionLayer& layer, const float* x_q, const float* x_kv, std::size_t length,
+void run_attention(const AttentionLayer& layer, const float* x_q, const float* x_kv, std::size_t length,
                    const ref::KeyPadding& padding, float* y) {
   ref::causal_attention(layer, x_q, x_kv, length, padding, y);
 }
@@ -354,13 +354,13 @@ TEST_CASE("Linear: the three modes compute x W^T + b with their weights and inpu
     for (std::size_t out : {1, 5, 16, 17})
       for (std::size_t in : {1, 7, 33}) {
         INFO("m " << m << " out " << out << " in " << in);
-        const ref::Linear dense = random_dense(out, in, std::uint32_t(m * 100 + out * 10 + in));
+        const LinearLayer dense = random_dense(out, in, std::uint32_t(m * 100 + out * 10 + in));
         const auto bits = test::random_bits(out, std::uint32_t(out + in));
         const auto x = test::random_normal(m * in, std::uint32_t(m + in));
-        for (auto mode : {ref::LinearMode::dense_f32, ref::LinearMode::mixed_f32, ref::LinearMode::mixed_s8}) {
-          INFO(ref::to_string(mode));
-          const ref::Linear layer =
-              mode == ref::LinearMode::dense_f32 ? dense : ref::quantize_linear(dense, bits.data(), mode);
+        for (auto mode : {LinearMode::dense_f32, LinearMode::mixed_f32, LinearMode::mixed_s8}) {
+          INFO(chord::to_string(mode));
+          const LinearLayer layer =
+              mode == LinearMode::dense_f32 ? dense : quantize_linear(dense, bits.data(), mode);
           const std::vector<float> y = ref::linear_forward(layer, x.data(), m);
           const std::vector<double> exact = project(layer, x, m);
           const std::vector<double> xe = effective_input(layer, x, m);
@@ -379,7 +379,7 @@ TEST_CASE("Linear: the three modes compute x W^T + b with their weights and inpu
 TEST_CASE("Linear: overlapping input rows (row stride < fan-in) are allowed", "[ref][linear]") {
   // Caser's windows: rows of 3*4 floats every 4 floats of one [5, 4] matrix.
   const auto e = test::random_normal(5 * 4, 1);
-  const ref::Linear layer = random_dense(2, 12, 7);
+  const LinearLayer layer = random_dense(2, 12, 7);
   std::vector<float> y(3 * 2), copied(3 * 12), expected;
   ref::linear_forward(layer, e.data(), 4, y.data(), 2, 3);
   for (std::size_t t = 0; t < 3; ++t)
@@ -392,16 +392,16 @@ TEST_CASE("Linear: overlapping input rows (row stride < fan-in) are allowed", "[
 }
 
 TEST_CASE("Linear: shape mismatches throw", "[ref][linear][errors]") {
-  REQUIRE_THROWS_WITH(ref::Linear::dense(3, 4, std::vector<float>(11)), Contains("11 values, expected 3 x 4"));
-  REQUIRE_THROWS_WITH(ref::Linear::dense(3, 4, std::vector<float>(12), std::vector<float>(4)),
+  REQUIRE_THROWS_WITH(LinearLayer::dense(3, 4, std::vector<float>(11)), Contains("11 values, expected 3 x 4"));
+  REQUIRE_THROWS_WITH(LinearLayer::dense(3, 4, std::vector<float>(12), std::vector<float>(4)),
                       Contains("bias has 4 values"));
   const std::vector<std::uint8_t> bits(3, 8);
   const auto w = test::random_normal(12, 1);
-  REQUIRE_THROWS_WITH(ref::Linear::quantized(MixedMatrix(w.data(), 3, 4, bits.data()), std::vector<float>(2)),
+  REQUIRE_THROWS_WITH(LinearLayer::quantized(MixedMatrix(w.data(), 3, 4, bits.data()), std::vector<float>(2)),
                       Contains("bias has 2 values"));
   REQUIRE_THROWS_AS(
-      ref::Linear::quantized(MixedMatrix(w.data(), 3, 4, bits.data()), {}, ref::LinearMode::dense_f32), Error);
-  ref::Linear broken = random_dense(3, 4, 2);
+      LinearLayer::quantized(MixedMatrix(w.data(), 3, 4, bits.data()), {}, LinearMode::dense_f32), Error);
+  LinearLayer broken = random_dense(3, 4, 2);
   broken.weight.pop_back();  // a layer edited after construction is checked again when used
   std::vector<float> x(4), y(3);
   REQUIRE_THROWS_WITH(ref::linear_forward(broken, x.data(), 4, y.data(), 3, 1), Contains("linear_forward"));
@@ -571,8 +571,8 @@ TEST_CASE("attention: heads must divide d, padding must fit", "[ref][attention][
 
 namespace {
 
-ref::AttentionLayer random_attention(std::size_t d, std::size_t heads, std::uint32_t seed) {
-  ref::AttentionLayer layer;
+AttentionLayer random_attention(std::size_t d, std::size_t heads, std::uint32_t seed) {
+  AttentionLayer layer;
   layer.heads = heads;
   layer.query = random_dense(d, d, seed);
   layer.key = random_dense(d, d, seed + 10);
@@ -581,18 +581,18 @@ ref::AttentionLayer random_attention(std::size_t d, std::size_t heads, std::uint
   return layer;
 }
 
-ref::AttentionLayer quantize_attention(const ref::AttentionLayer& dense, std::uint32_t seed, bool eight_bits,
-                                       ref::LinearMode mode) {
-  ref::AttentionLayer q;
+AttentionLayer quantize_attention(const AttentionLayer& dense, std::uint32_t seed, bool eight_bits,
+                                       LinearMode mode) {
+  AttentionLayer q;
   q.heads = dense.heads;
   const std::size_t d = dense.dim();
   const auto bits_for = [&](std::uint32_t s) {
     return eight_bits ? std::vector<std::uint8_t>(d, 8) : test::random_bits(d, s, false);
   };
-  q.query = ref::quantize_linear(dense.query, bits_for(seed).data(), mode);
-  q.key = ref::quantize_linear(dense.key, bits_for(seed + 1).data(), mode);
-  q.value = ref::quantize_linear(dense.value, bits_for(seed + 2).data(), mode);
-  q.output = ref::quantize_linear(dense.output, bits_for(seed + 3).data(), mode);
+  q.query = quantize_linear(dense.query, bits_for(seed).data(), mode);
+  q.key = quantize_linear(dense.key, bits_for(seed + 1).data(), mode);
+  q.value = quantize_linear(dense.value, bits_for(seed + 2).data(), mode);
+  q.output = quantize_linear(dense.output, bits_for(seed + 3).data(), mode);
   return q;
 }
 
@@ -604,7 +604,7 @@ ref::AttentionLayer quantize_attention(const ref::AttentionLayer& dense, std::ui
 //   3. W-A8: the context is quantized to int8 on its way into Wo: at most half a code step, a_i;
 //   4. output: dy_j <= sum_i |Wo_q[j][i]| (dc_i + a_i) + |sum_i c_i (Wo_q - Wo)[j][i]|;
 //   plus 4 gamma_n times the magnitudes involved, for the fp32 rounding of both computations.
-std::vector<double> attention_bound(const ref::AttentionLayer& dense, const ref::AttentionLayer& quant,
+std::vector<double> attention_bound(const AttentionLayer& dense, const AttentionLayer& quant,
                                     const std::vector<float>& x, std::size_t length, const PaddingCase& pad) {
   const std::size_t d = dense.dim(), heads = dense.heads, dh = d / heads;
   const double g = gamma(2 * d + length + 16), scale = 1.0 / std::sqrt(double(dh));
@@ -653,7 +653,7 @@ std::vector<double> attention_bound(const ref::AttentionLayer& dense, const ref:
     }
     double max_cq = 0.0;  // bound on the largest |context| the quantized layer feeds to Wo
     for (std::size_t j = 0; j < d; ++j) max_cq = std::max(max_cq, c_mag[j] + dc[j]);
-    const bool s8 = quant.output.mode == ref::LinearMode::mixed_s8;
+    const bool s8 = quant.output.mode == LinearMode::mixed_s8;
     const double half_step = s8 ? 0.5 * max_cq / 127.0 * (1 + 1e-3) : 0.0;
     for (std::size_t o = 0; o < d; ++o) {
       double propagated = 0.0, weight_error = 0.0, magnitude = 2 * std::fabs(bias_of(dense.output, o));
@@ -675,15 +675,15 @@ TEST_CASE("full attention: quantized projections vs dense, within the norm-deriv
   const std::size_t shapes[][2] = {{8, 2}, {16, 4}, {16, 1}, {24, 3}};
   for (std::size_t length : {1, 5, 17})
     for (const auto& shape : shapes)
-      for (auto mode : {ref::LinearMode::mixed_f32, ref::LinearMode::mixed_s8})
+      for (auto mode : {LinearMode::mixed_f32, LinearMode::mixed_s8})
         for (bool eight_bits : {true, false}) {
           const std::size_t d = shape[0], heads = shape[1];
           const std::uint32_t seed = std::uint32_t(length * 1000 + d * 10 + heads);
-          const ref::AttentionLayer dense = random_attention(d, heads, seed);
-          const ref::AttentionLayer quant = quantize_attention(dense, seed + 5, eight_bits, mode);
+          const AttentionLayer dense = random_attention(d, heads, seed);
+          const AttentionLayer quant = quantize_attention(dense, seed + 5, eight_bits, mode);
           const auto x = test::random_normal(length * d, seed + 7);
           for (const PaddingCase& pad : padding_cases(length, seed)) {
-            INFO("L " << length << " d " << d << " heads " << heads << " " << ref::to_string(mode)
+            INFO("L " << length << " d " << d << " heads " << heads << " " << chord::to_string(mode)
                       << (eight_bits ? " 8 bits" : " bits 2/4/8") << " padding " << pad.name);
             std::vector<float> y(length * d), yq(length * d);
             ref::causal_self_attention(dense, x.data(), length, pad.view(), y.data());
@@ -710,10 +710,10 @@ TEST_CASE("full attention: quantized projections vs dense, within the norm-deriv
 TEST_CASE("full attention: causal (later inputs change nothing before them), padding inputs ignored",
           "[ref][attention]") {
   const std::size_t length = 9, d = 12, heads = 3;
-  const ref::AttentionLayer dense = random_attention(d, heads, 42);
-  for (auto mode : {ref::LinearMode::dense_f32, ref::LinearMode::mixed_s8}) {
-    const ref::AttentionLayer layer =
-        mode == ref::LinearMode::dense_f32 ? dense : quantize_attention(dense, 3, false, mode);
+  const AttentionLayer dense = random_attention(d, heads, 42);
+  for (auto mode : {LinearMode::dense_f32, LinearMode::mixed_s8}) {
+    const AttentionLayer layer =
+        mode == LinearMode::dense_f32 ? dense : quantize_attention(dense, 3, false, mode);
     const auto x = test::random_normal(length * d, 9);
     std::vector<float> y(length * d), y2(length * d);
     run_attention(layer, x.data(), x.data(), length, {}, y.data());
@@ -745,7 +745,7 @@ TEST_CASE("full attention: causal (later inputs change nothing before them), pad
 
 TEST_CASE("full attention: separate query and key/value inputs (SASRec's pre-LN block)", "[ref][attention]") {
   const std::size_t length = 7, d = 8;
-  const ref::AttentionLayer layer = random_attention(d, 2, 17);
+  const AttentionLayer layer = random_attention(d, 2, 17);
   const auto xq = test::random_normal(length * d, 1), xkv = test::random_normal(length * d, 2);
   std::vector<float> y(length * d), y_kv_changed(length * d), y_q_changed(length * d);
   run_attention(layer, xq.data(), xkv.data(), length, {}, y.data());
@@ -764,7 +764,7 @@ TEST_CASE("full attention: separate query and key/value inputs (SASRec's pre-LN 
 }
 
 TEST_CASE("full attention: projection shape mismatches throw, naming the projection", "[ref][attention][errors]") {
-  ref::AttentionLayer layer = random_attention(8, 2, 1);
+  AttentionLayer layer = random_attention(8, 2, 1);
   std::vector<float> x(3 * 8), y(3 * 8);
   layer.key = random_dense(8, 9, 2);
   REQUIRE_THROWS_WITH(ref::causal_self_attention(layer, x.data(), 3, {}, y.data()),
@@ -783,17 +783,17 @@ TEST_CASE("full attention: projection shape mismatches throw, naming the project
 
 namespace {
 
-std::vector<ref::Linear> random_horizontal(std::size_t length, std::size_t d, std::size_t nh, std::uint32_t seed) {
-  std::vector<ref::Linear> banks;
+std::vector<LinearLayer> random_horizontal(std::size_t length, std::size_t d, std::size_t nh, std::uint32_t seed) {
+  std::vector<LinearLayer> banks;
   for (std::size_t h = 1; h <= length; ++h) banks.push_back(random_dense(nh, h * d, seed + std::uint32_t(h)));
   return banks;
 }
 
-std::vector<ref::Linear> quantize_banks(const std::vector<ref::Linear>& banks, ref::LinearMode mode,
+std::vector<LinearLayer> quantize_banks(const std::vector<LinearLayer>& banks, LinearMode mode,
                                         std::uint32_t seed) {
-  std::vector<ref::Linear> out;
-  for (const ref::Linear& b : banks)
-    out.push_back(ref::quantize_linear(b, test::random_bits(b.out, seed++).data(), mode));
+  std::vector<LinearLayer> out;
+  for (const LinearLayer& b : banks)
+    out.push_back(quantize_linear(b, test::random_bits(b.out, seed++).data(), mode));
   return out;
 }
 
@@ -806,7 +806,7 @@ struct Expected {
 // effective weights): [L * nh]. For each height h, filter f, time t: sum over the filter's h rows r and
 // d columns j of W[f][r][j] * E[t + r][j], then ReLU and max over t.
 Expected direct_horizontal(const std::vector<float>& e, std::size_t length, std::size_t d,
-                           const std::vector<ref::Linear>& banks) {
+                           const std::vector<LinearLayer>& banks) {
   const std::size_t nh = banks[0].out;
   Expected expected{std::vector<double>(length * nh), std::vector<double>(length * nh)};
   for (std::size_t h = 1; h <= length; ++h) {
@@ -833,7 +833,7 @@ Expected direct_horizontal(const std::vector<float>& e, std::size_t length, std:
 
 // The vertical convolution as a direct loop: out[f][j] = sum_i W[f][i] E[i][j] + b[f]: [nv * d].
 Expected direct_vertical(const std::vector<float>& e, std::size_t length, std::size_t d,
-                         const ref::Linear& filters) {
+                         const LinearLayer& filters) {
   const std::size_t nv = filters.out;
   const std::vector<float> w = effective_weights(filters);
   Expected expected{std::vector<double>(nv * d), std::vector<double>(nv * d)};
@@ -875,12 +875,12 @@ TEST_CASE("Caser horizontal conv equals a direct convolution loop (dense, W-A32)
   for (std::size_t length : {1, 2, 3, 5, 7})
     for (std::size_t d : {1, 3, 8, 17})
       for (std::size_t nh : {1, 3, 16})
-        for (auto mode : {ref::LinearMode::dense_f32, ref::LinearMode::mixed_f32}) {
-          INFO("L " << length << " d " << d << " nh " << nh << " " << ref::to_string(mode));
+        for (auto mode : {LinearMode::dense_f32, LinearMode::mixed_f32}) {
+          INFO("L " << length << " d " << d << " nh " << nh << " " << chord::to_string(mode));
           const std::uint32_t seed = std::uint32_t(length * 1000 + d * 20 + nh);
           const auto e = test::random_normal(length * d, seed);
           const auto dense = random_horizontal(length, d, nh, seed);
-          const auto banks = mode == ref::LinearMode::dense_f32 ? dense : quantize_banks(dense, mode, seed);
+          const auto banks = mode == LinearMode::dense_f32 ? dense : quantize_banks(dense, mode, seed);
           std::vector<float> out(length * nh, -1.0f);
           ref::caser_horizontal(e.data(), length, d, banks, out.data());
           require_expected(out.data(), direct_horizontal(e, length, d, banks));
@@ -896,7 +896,7 @@ TEST_CASE("Caser horizontal conv, W-A8: every window quantized on its own, integ
       const std::uint32_t seed = std::uint32_t(length * 31 + d);
       const auto e = test::random_normal(length * d, seed);
       const auto dense = random_horizontal(length, d, nh, seed);
-      const auto banks = quantize_banks(dense, ref::LinearMode::mixed_s8, seed);
+      const auto banks = quantize_banks(dense, LinearMode::mixed_s8, seed);
       std::vector<float> out(length * nh);
       ref::caser_horizontal(e.data(), length, d, banks, out.data());
       for (std::size_t h = 1; h <= length; ++h)
@@ -918,18 +918,18 @@ TEST_CASE("Caser vertical conv equals a direct loop (dense, W-A32, W-A8)", "[ref
   for (std::size_t length : {1, 2, 5, 8})
     for (std::size_t d : {1, 4, 17, 50})
       for (std::size_t nv : {1, 4, 7})
-        for (auto mode : {ref::LinearMode::dense_f32, ref::LinearMode::mixed_f32, ref::LinearMode::mixed_s8}) {
-          INFO("L " << length << " d " << d << " nv " << nv << " " << ref::to_string(mode));
+        for (auto mode : {LinearMode::dense_f32, LinearMode::mixed_f32, LinearMode::mixed_s8}) {
+          INFO("L " << length << " d " << d << " nv " << nv << " " << chord::to_string(mode));
           const std::uint32_t seed = std::uint32_t(length * 500 + d * 9 + nv);
           const auto e = test::random_normal(length * d, seed);
-          const ref::Linear dense = random_dense(nv, length, seed + 3);
-          const ref::Linear filters =
-              mode == ref::LinearMode::dense_f32
+          const LinearLayer dense = random_dense(nv, length, seed + 3);
+          const LinearLayer filters =
+              mode == LinearMode::dense_f32
                   ? dense
-                  : ref::quantize_linear(dense, test::random_bits(nv, seed).data(), mode);
+                  : quantize_linear(dense, test::random_bits(nv, seed).data(), mode);
           std::vector<float> out(nv * d);
           ref::caser_vertical(e.data(), length, d, filters, out.data());
-          if (mode != ref::LinearMode::mixed_s8) {
+          if (mode != LinearMode::mixed_s8) {
             require_expected(out.data(), direct_vertical(e, length, d, filters));
             continue;
           }
@@ -948,7 +948,7 @@ TEST_CASE("Caser vertical conv equals a direct loop (dense, W-A32, W-A8)", "[ref
 
 TEST_CASE("caser_conv concatenates [vertical | horizontal] as Caser does", "[ref][conv]") {
   const std::size_t length = 5, d = 6, nh = 4, nv = 3;
-  const ref::CaserFilters filters{random_horizontal(length, d, nh, 1), random_dense(nv, length, 2)};
+  const CaserFilters filters{random_horizontal(length, d, nh, 1), random_dense(nv, length, 2)};
   const auto e = test::random_normal(length * d, 3);
   std::vector<float> all(filters.output_size(length, d), -1.0f);
   REQUIRE(all.size() == nv * d + length * nh);

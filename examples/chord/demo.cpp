@@ -211,8 +211,8 @@ int run_demo(const DemoArgs& a) {
   }
   const models::LoadedModel loaded = models::load_model(model_path, "sasrec");
   const KernelTable& kernels = best_kernels();
-  const EvaluatorOptions eo{8, models::LinearMode::mixed_s8, &kernels, 42};
-  const DeviceOptions device_options{8, models::LinearMode::mixed_s8, &kernels};
+  const EvaluatorOptions eo{8, LinearMode::mixed_s8, &kernels, 42};
+  const DeviceOptions device_options{8, LinearMode::mixed_s8, &kernels};
   const EvaluatedBackbone cloud_side = make_evaluated_backbone(loaded, split, eo);
   if (trained_now || !std::filesystem::exists(hyper_path))
     train_hypernetworks(a, *cloud_side.backbone, split, budgets, hyper_path);

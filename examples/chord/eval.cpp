@@ -138,7 +138,7 @@ int run_eval(const EvalArgs& a) {
   for (const std::string& act : activation_list)
     if (act != "f32" && act != "s8") throw Error("--activations: '" + act + "' is not f32 or s8");
   const auto mode_of = [](const std::string& act) {
-    return act == "s8" ? models::LinearMode::mixed_s8 : models::LinearMode::mixed_f32;
+    return act == "s8" ? LinearMode::mixed_s8 : LinearMode::mixed_f32;
   };
   for (const std::string& b : split_list(a.bits)) {
     if (b == "fp32" || b == "32") continue;

@@ -120,7 +120,7 @@ int run_experiment_command(const ExperimentArgs& a) {
   const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
   const KernelTable& kernels = best_kernels();
-  const models::LinearMode mode = a.activations == "f32" ? models::LinearMode::mixed_f32 : models::LinearMode::mixed_s8;
+  const LinearMode mode = a.activations == "f32" ? LinearMode::mixed_f32 : LinearMode::mixed_s8;
   const EvaluatorOptions eo{a.embedding_bits, mode, &kernels, a.negatives_seed};
   const DeviceOptions device{a.embedding_bits, mode, &kernels};
   std::printf("model %s (%s), kernels %s/%s, weights-activations W-A%s, embeddings at %d bits, %d thread(s)\n",

@@ -37,7 +37,7 @@ int run_infer(const InferArgs& a) {
   const std::int32_t user = user_index_of(data.dataset, a.user);  // dense index of the file's user id
   personalize::DeviceOptions o;
   o.embedding_bits = a.embedding_bits;
-  o.mode = a.activations == "s8" ? models::LinearMode::mixed_s8 : models::LinearMode::mixed_f32;
+  o.mode = a.activations == "s8" ? LinearMode::mixed_s8 : LinearMode::mixed_f32;
   personalize::DeviceModel device(loaded, o);
   const std::vector<std::uint8_t> packet = read_packet_for(a.strategy, loaded, a.model, device.expectation());
   // the device's palette: the one it asked with (carried back in the packet) unless told otherwise

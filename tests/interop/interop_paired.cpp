@@ -54,7 +54,7 @@ void run(const Model& model, const std::vector<chord::LayerShape>& layers, const
   per_user(Engine(model, fp32), split, users, bs, bf);
   for (int bits : {8, 4}) {
     InferenceOptions q;
-    q.mode = chord::ref::LinearMode::mixed_s8;
+    q.mode = chord::LinearMode::mixed_s8;
     q.kernels = &chord::best_kernels();
     for (const auto& layer : layers) q.bits.emplace_back(layer.channels, std::uint8_t(bits));
     std::vector<double> qs, qf;

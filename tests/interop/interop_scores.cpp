@@ -47,7 +47,7 @@ void all_modes(const Model& model, const Layers& layers, const std::vector<Histo
   write_scores(Engine(model, with_table), "fp32-simd", histories, out);
   for (int bits : {8, 4}) {
     chord::models::InferenceOptions q;
-    q.mode = chord::ref::LinearMode::mixed_s8;
+    q.mode = chord::LinearMode::mixed_s8;
     q.kernels = &chord::best_kernels();
     for (const auto& layer : layers) q.bits.emplace_back(layer.channels, std::uint8_t(bits));
     write_scores(Engine(model, q), bits == 8 ? "w8a8" : "w4a8", histories, out);

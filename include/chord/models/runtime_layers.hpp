@@ -29,7 +29,6 @@
 
 namespace chord::models {
 
-using ref::LinearMode;
 
 // How to build an inference graph from trained fp32 weights.
 struct InferenceOptions {
@@ -62,7 +61,7 @@ inline void check_layer_bits(const InferenceOptions& o, std::size_t layer, std::
 }  // namespace detail
 
 struct RuntimeLinear {
-  ref::Linear layer;
+  LinearLayer layer;
   const KernelTable* kernels = nullptr;
 
   // w: [out, in], bias: [out] or null. `layer_index` is the layer's place in the bit-width plan.
@@ -72,11 +71,11 @@ struct RuntimeLinear {
     r.kernels = o.kernels;
     std::vector<float> b = bias ? std::vector<float>(bias, bias + out) : std::vector<float>();
     if (o.mode == LinearMode::dense_f32) {
-      r.layer = ref::Linear::dense(out, in, std::vector<float>(w, w + out * in), std::move(b));
+      r.layer = LinearLayer::dense(out, in, std::vector<float>(w, w + out * in), std::move(b));
       return r;
     }
     detail::check_layer_bits(o, layer_index, out, name);
-    r.layer = ref::Linear::quantized(MixedMatrix(w, out, in, o.bits[layer_index].data(), o.clip), std::move(b), o.mode);
+    r.layer = LinearLayer::quantized(MixedMatrix(w, out, in, o.bits[layer_index].data(), o.clip), std::move(b), o.mode);
     return r;
   }
 

@@ -106,7 +106,7 @@ class SasrecInference {
   }
 
   // Those projections themselves, in that order (a caller with channels already quantized replaces
-  // their `layer` with ref::Linear::quantized(MixedMatrix(q), its bias, mode) and sets `kernels`).
+  // their `layer` with LinearLayer::quantized(MixedMatrix(q), its bias, mode) and sets `kernels`).
   std::vector<RuntimeLinear*> personalized_linears() {
     std::vector<RuntimeLinear*> out;
     for (Block& b : blocks_)

@@ -3,7 +3,7 @@
 // The reference's three levels (ref/attention.hpp), same arguments plus the table:
 //   attention_core     projected Q, K, V: [L, d] -> context [L, d]          (kernel: table.attention)
 //   attention_row      one query against a K/V cache -> one context row    (kernel: table.attention_row)
-//   causal_attention   with the four projections as ref::Linear layers (ops::linear_forward: dense,
+//   causal_attention   with the four projections as LinearLayer layers (ops::linear_forward: dense,
 //                      W-A32 or W-A8), the softmax and P V in fp32
 // and, for incremental decoding, a KvCache: causal_attention_step projects one new token, appends its
 // key and value to the cache and attends its query to every cached position. Row t of the full
@@ -27,7 +27,6 @@
 
 namespace chord::ops {
 
-using ref::AttentionLayer;
 using ref::KeyPadding;
 
 namespace detail {

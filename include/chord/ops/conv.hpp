@@ -23,12 +23,11 @@
 
 namespace chord::ops {
 
-using ref::CaserFilters;
 
 // Horizontal filters with ReLU and max-pooling over time. E: [L, d]; filters: L banks, filters[h-1]:
 // [nh, h*d] -> out: [L * nh], out[(h-1)*nh + f] = max_t relu(conv_h(E)[t][f]) (by height, then filter).
 inline void caser_horizontal(const KernelTable& kernels, const float* E, std::size_t length, std::size_t d,
-                             const std::vector<ref::Linear>& filters, float* out) {
+                             const std::vector<LinearLayer>& filters, float* out) {
   ref::detail::check_horizontal(filters, length, d);
   const std::size_t nh = filters[0].out;
   float* conv = Workspace::reserve(Workspace::local().conv, length * nh);  // [positions, nh]
@@ -47,7 +46,7 @@ inline void caser_horizontal(const KernelTable& kernels, const float* E, std::si
 // Vertical filters (no activation): out[f][j] = sum_i W[f][i] * E[i][j] + b[f].
 // E: [L, d]; filters: [nv, L] -> out: [nv * d], filter-major.
 inline void caser_vertical(const KernelTable& kernels, const float* E, std::size_t length, std::size_t d,
-                           const ref::Linear& filters, float* out) {
+                           const LinearLayer& filters, float* out) {
   filters.validate("caser_vertical: filters");
   CHORD_CHECK(filters.in == length, "caser_vertical: filters have length ", filters.in,
               ", expected the sequence length ", length);

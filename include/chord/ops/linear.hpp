@@ -1,4 +1,4 @@
-// chord/ops/linear.hpp: ref::Linear layers (y = x W^T + b) run through a KernelTable.
+// chord/ops/linear.hpp: LinearLayer layers (y = x W^T + b) run through a KernelTable.
 //
 // The same struct as the reference (ref/linear.hpp), so a model switches between the oracle and the
 // kernels by namespace plus a table argument:
@@ -24,20 +24,20 @@ namespace chord::ops {
 
 // x: [m, layer.in] (row stride ldx; rows may overlap, ldx < in) -> y: [m, layer.out] (row stride
 // ldy >= out). y must not overlap x. Each row of x gets its own int8 scale in mixed_s8 mode.
-inline void linear_forward(const KernelTable& kernels, const ref::Linear& layer, const float* x, std::size_t ldx,
+inline void linear_forward(const KernelTable& kernels, const LinearLayer& layer, const float* x, std::size_t ldx,
                            float* y, std::size_t ldy, std::size_t m) {
   layer.validate("linear_forward");
   CHORD_CHECK(ldy >= layer.out, "linear_forward: output row stride ", ldy, " is shorter than the ", layer.out,
               " outputs");
   if (m == 0) return;
   switch (layer.mode) {
-    case ref::LinearMode::dense_f32:
+    case LinearMode::dense_f32:
       ref::gemm_f32(x, ldx, layer.weight.data(), layer.bias_or_null(), y, ldy, m, layer.out, layer.in);
       return;
-    case ref::LinearMode::mixed_f32:
+    case LinearMode::mixed_f32:
       mixed_gemm_f32(kernels, x, ldx, m, layer.mixed, layer.bias_or_null(), y, ldy);
       return;
-    case ref::LinearMode::mixed_s8: {
+    case LinearMode::mixed_s8: {
       QuantizedRows& a = Workspace::local().rows;
       quantize_rows(kernels, x, m, layer.in, ldx, a);
       mixed_gemm_s8(kernels, a, layer.mixed, layer.bias_or_null(), y, ldy);
@@ -47,7 +47,7 @@ inline void linear_forward(const KernelTable& kernels, const ref::Linear& layer,
 }
 
 // Convenience: x: [m, in] contiguous -> returns [m, out].
-inline std::vector<float> linear_forward(const KernelTable& kernels, const ref::Linear& layer, const float* x,
+inline std::vector<float> linear_forward(const KernelTable& kernels, const LinearLayer& layer, const float* x,
                                          std::size_t m) {
   std::vector<float> y(m * layer.out);
   linear_forward(kernels, layer, x, layer.in, y.data(), layer.out, m);

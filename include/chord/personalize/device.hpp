@@ -171,7 +171,7 @@ inline std::vector<std::vector<std::uint8_t>> uniform_personalized_bits(const mo
 
 struct DeviceOptions {
   int embedding_bits = 8;                                  // the uniform width of the non-personalized layers
-  models::LinearMode mode = models::LinearMode::mixed_s8;  // W-A8; mixed_f32 = W-A32
+  LinearMode mode = LinearMode::mixed_s8;  // W-A8; mixed_f32 = W-A32
   const KernelTable* kernels = nullptr;                    // null: &chord::best_kernels()
 };
 
@@ -237,14 +237,14 @@ class FrozenChannelCodes {
 // Installs quantized channels as an engine's personalized layers (SasrecInference, CaserInference:
 // personalized_linears(), in the strategy's order), packed for the kernels.
 template <class Engine>
-void install_personalized(Engine& engine, const std::vector<QuantizedChannels>& channels, models::LinearMode mode,
+void install_personalized(Engine& engine, const std::vector<QuantizedChannels>& channels, LinearMode mode,
                           const KernelTable* kernels) {
   const std::vector<models::RuntimeLinear*> layers = engine.personalized_linears();
   CHORD_CHECK(channels.size() == layers.size(), "device: ", channels.size(), " quantized matrices for ",
               layers.size(), " personalized layers");
   for (std::size_t l = 0; l < layers.size(); ++l) {
     models::RuntimeLinear& r = *layers[l];
-    r.layer = ref::Linear::quantized(MixedMatrix(channels[l]), r.layer.bias, mode);
+    r.layer = LinearLayer::quantized(MixedMatrix(channels[l]), r.layer.bias, mode);
     r.kernels = kernels;
   }
 }
@@ -258,7 +258,7 @@ class DeviceModel {
   explicit DeviceModel(const models::LoadedModel& model, const DeviceOptions& options = {})
       : model_(model), options_(options) {
     check_width(options.embedding_bits, "embedding");
-    CHORD_CHECK(options.mode != models::LinearMode::dense_f32, "DeviceModel: the mode must be W-A8 or W-A32");
+    CHORD_CHECK(options.mode != LinearMode::dense_f32, "DeviceModel: the mode must be W-A8 or W-A32");
     if (options_.kernels == nullptr) options_.kernels = &chord::best_kernels();
     layers_ = personalized_layers(model);
     fingerprint_ = model_fingerprint(layers_, model.architecture);

@@ -40,7 +40,7 @@ namespace chord::personalize {
 
 struct EvaluatorOptions {
   int embedding_bits = 8;                                  // the non-personalized layers' uniform width
-  models::LinearMode mode = models::LinearMode::mixed_s8;  // W-A8; mixed_f32 = W-A32
+  LinearMode mode = LinearMode::mixed_s8;  // W-A8; mixed_f32 = W-A32
   const KernelTable* kernels = nullptr;                    // null: &chord::best_kernels()
   std::uint64_t seed = 42;  // the sampled protocol's negatives (models::EvalOptions's default)
 };
@@ -111,7 +111,7 @@ class EngineEvaluator : public DeviceEvaluator {
 
   static EvaluatorOptions resolved(EvaluatorOptions o) {
     check_width(o.embedding_bits, "embedding");
-    CHORD_CHECK(o.mode != models::LinearMode::dense_f32, "evaluator: the quantized mode must be W-A8 or W-A32");
+    CHORD_CHECK(o.mode != LinearMode::dense_f32, "evaluator: the quantized mode must be W-A8 or W-A32");
     if (o.kernels == nullptr) o.kernels = &chord::best_kernels();
     return o;
   }

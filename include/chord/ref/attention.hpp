@@ -14,7 +14,7 @@
 // Three levels, so that each kernel can be tested on its own:
 //   attention_core     already projected Q, K, V -> context C               (the fp32 part)
 //   attention_row      one query against a K/V cache -> one context row    (incremental decoding)
-//   causal_attention   with the four projections as `Linear` layers (dense, W-A32 or W-A8)
+//   causal_attention   with the four projections as `LinearLayer` layers (dense, W-A32 or W-A8)
 // Projections are quantized; the softmax and the P V product stay fp32 (docs/design.md#kernels).
 #pragma once
 
@@ -128,29 +128,6 @@ inline void attention_row(const float* q, const float* k_cache, const float* v_c
     detail::head_context(p.data(), v_cache, count, d, h * dh, dh, out);
   }
 }
-
-// The four projections of one attention layer, each a [d, d] linear layer (dense or quantized; the
-// modes may differ per projection, e.g. a strategy that prunes channels in only one of them).
-struct AttentionLayer {
-  std::size_t heads = 1;
-  Linear query, key, value, output;
-
-  std::size_t dim() const { return query.out; }
-
-  // Throws chord::Error naming the projection whose shape is wrong.
-  void validate(const char* where) const {
-    const std::size_t d = dim();
-    const Linear* parts[4] = {&query, &key, &value, &output};
-    const char* names[4] = {"query", "key", "value", "output"};
-    for (int i = 0; i < 4; ++i) {
-      const std::string name = std::string(where) + ": " + names[i] + " projection";
-      parts[i]->validate(name.c_str());
-      CHORD_CHECK(parts[i]->out == d && parts[i]->in == d, name, " is ", parts[i]->out, " x ", parts[i]->in,
-                  ", expected ", d, " x ", d);
-    }
-    detail::head_dim(d, heads, where);
-  }
-};
 
 // (c) Causal multi-head attention with projections. Queries come from x_q, keys and values from x_kv
 // (SASRec's pre-LN block feeds layernorm(x) as queries and x itself as keys and values).

@@ -11,7 +11,7 @@
 //     the windows are the rows of an [L-h+1, h*d] matrix at row stride d (overlapping, no copy: the
 //     im2col of this convolution is free), and the nh filters are the rows of an [nh, h*d] layer;
 //   - the vertical filters are an [nv, L] layer applied to the columns of E (the rows of E^T: [d, L]).
-// So each takes `Linear` layers and runs dense fp32, W-A32 or W-A8 through ref::linear_forward.
+// So each takes `LinearLayer` layers and runs dense fp32, W-A32 or W-A8 through ref::linear_forward.
 #pragma once
 
 #include <algorithm>
@@ -26,12 +26,12 @@
 namespace chord::ref {
 
 namespace detail {
-inline void check_horizontal(const std::vector<Linear>& filters, std::size_t length, std::size_t d) {
+inline void check_horizontal(const std::vector<LinearLayer>& filters, std::size_t length, std::size_t d) {
   CHORD_CHECK(length >= 1, "caser_horizontal: sequence length L must be at least 1");
   CHORD_CHECK(filters.size() == length, "caser_horizontal: ", filters.size(),
               " filter banks given, expected one per height 1..", length);
   for (std::size_t h = 1; h <= length; ++h) {
-    const Linear& bank = filters[h - 1];
+    const LinearLayer& bank = filters[h - 1];
     const std::string where = "caser_horizontal: filters of height " + std::to_string(h);
     bank.validate(where.c_str());
     CHORD_CHECK(bank.in == h * d, where, " have fan-in ", bank.in, ", expected h * d = ", h * d);
@@ -45,7 +45,7 @@ inline void check_horizontal(const std::vector<Linear>& filters, std::size_t len
 // E: [L, d]; filters: L banks, filters[h-1]: [nh, h*d] with bias [nh] (window row r, column j is
 // weight r*d + j) -> out: [L * nh], out[(h-1)*nh + f] = max_t relu(conv_h(E)[t][f]), ordered by height
 // then filter, as Caser concatenates them.
-inline void caser_horizontal(const float* E, std::size_t length, std::size_t d, const std::vector<Linear>& filters,
+inline void caser_horizontal(const float* E, std::size_t length, std::size_t d, const std::vector<LinearLayer>& filters,
                              float* out) {
   detail::check_horizontal(filters, length, d);
   const std::size_t nh = filters[0].out;
@@ -66,7 +66,7 @@ inline void caser_horizontal(const float* E, std::size_t length, std::size_t d, 
 // Vertical filters (no activation, as in Caser):
 //   out[f][j] = sum_i W[f][i] * E[i][j] + b[f]
 // E: [L, d]; filters: [nv, L] with bias [nv] -> out: [nv * d], filter-major (out[f*d + j]).
-inline void caser_vertical(const float* E, std::size_t length, std::size_t d, const Linear& filters, float* out) {
+inline void caser_vertical(const float* E, std::size_t length, std::size_t d, const LinearLayer& filters, float* out) {
   filters.validate("caser_vertical: filters");
   CHORD_CHECK(filters.in == length, "caser_vertical: filters have length ", filters.in,
               ", expected the sequence length ", length);
@@ -80,16 +80,6 @@ inline void caser_vertical(const float* E, std::size_t length, std::size_t d, co
   for (std::size_t f = 0; f < nv; ++f)
     for (std::size_t j = 0; j < d; ++j) out[f * d + j] = y[j * nv + f];
 }
-
-// Both kinds of filters of one Caser layer.
-struct CaserFilters {
-  std::vector<Linear> horizontal;  // L banks, [nh, h*d] for h = 1..L
-  Linear vertical;                 // [nv, L]
-
-  std::size_t output_size(std::size_t length, std::size_t d) const {
-    return vertical.out * d + length * (horizontal.empty() ? 0 : horizontal[0].out);
-  }
-};
 
 // E: [L, d] -> out: [nv*d + L*nh] = [vertical | horizontal], the order of Caser's torch.cat([out_v, out_h]).
 inline void caser_conv(const CaserFilters& filters, const float* E, std::size_t length, std::size_t d,
