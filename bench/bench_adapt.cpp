@@ -23,7 +23,7 @@
 
 #include "chord/core/quantizer.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 
 namespace {
 
@@ -64,7 +64,7 @@ void adapt_sasrec(benchmark::State& state) {
   const std::vector<std::uint8_t> packet = encode_strategy(three_bit_packet(device));
   double decode = 0.0, quantize = 0.0, average = 0.0;
   for (auto _ : state) {
-    const Adaptation a = device.adapt(packet.data(), packet.size(), kStandardPalette, "bench");
+    const Adaptation a = device.adapt(packet.data(), packet.size(), "bench");
     decode += a.decode_seconds, quantize += a.quantize_seconds, average = a.average_bits;
     benchmark::DoNotOptimize(device.bits().data());
   }

@@ -96,11 +96,11 @@ void register_all() {
     for (bool all : {false, true}) {
       const std::string suffix = std::string("/") + v.name + (all ? "/encode+score_all" : "/encode+score101");
       benchmark::RegisterBenchmark(("model/sasrec" + suffix).c_str(), [v, all](benchmark::State& state) {
-        const SasrecInference engine(sasrec, options_for(v, sasrec_quantizable_layers(sc)));
+        const SasrecInference engine(sasrec, options_for(v, describe(sc).quantizable_shapes()));
         run(state, engine, 0, history, candidates, all);
       })->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("model/caser" + suffix).c_str(), [v, all](benchmark::State& state) {
-        const CaserInference engine(caser, options_for(v, caser_quantizable_layers(cc)));
+        const CaserInference engine(caser, options_for(v, describe(cc).quantizable_shapes()));
         run(state, engine, 17, history, candidates, all);
       })->Unit(benchmark::kMicrosecond);
     }

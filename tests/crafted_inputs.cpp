@@ -12,7 +12,7 @@
 #include "chord/models/data_binding.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/hypernet_file.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 #include "chord/io/profile_message.hpp"
 
 namespace {

@@ -5,7 +5,7 @@
 // Then it runs CHORD's device side end to end on tiny SASRec and Caser models: a strategy packet is
 // decoded, the personalized layers quantized and packed (DeviceModel::adapt), and the scores compared,
 // bit for bit, with the W-A8 reference engine built from the full plan of widths.
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 
 #ifdef CHORD_TRAINING_CODE
 #error "personalize/device.hpp pulled in training-only code (a header defining CHORD_TRAINING_CODE)"
@@ -85,7 +85,7 @@ TEST_CASE("Device path: strategy packets applied on SASRec and Caser equal the W
           const StrategyPacket packet = random_packet(device, seed);
           const std::vector<std::uint8_t> bytes = encode_strategy(packet);
           for (const Palette& palette : {kStandardPalette, Palette{2, 2, 4, 8}}) {
-            const Adaptation a = device.adapt(bytes.data(), bytes.size(), palette, "test");
+            const Adaptation a = device.adapt(bytes.data(), bytes.size(), "test", palette);
             REQUIRE(a.packet.strategy.levels == packet.strategy.levels);
             REQUIRE(a.bits == strategy_bits(packet.strategy, palette));
             REQUIRE(a.decode_seconds >= 0.0);
@@ -103,11 +103,11 @@ TEST_CASE("Device path: strategy packets applied on SASRec and Caser equal the W
         const std::vector<std::vector<std::uint8_t>> before = device.bits();
         std::vector<std::uint8_t> bytes = encode_strategy(random_packet(device, 3));
         bytes[bytes.size() / 2] ^= 0x10;
-        REQUIRE_THROWS_AS(device.adapt(bytes.data(), bytes.size(), kStandardPalette, "damaged"), Error);
+        REQUIRE_THROWS_AS(device.adapt(bytes.data(), bytes.size(), "damaged"), Error);
         StrategyPacket foreign = random_packet(device, 4);
         foreign.fingerprint ^= 0xFF;
         bytes = encode_strategy(foreign);
-        REQUIRE_THROWS_AS(device.adapt(bytes.data(), bytes.size(), kStandardPalette, "foreign"), Error);
+        REQUIRE_THROWS_AS(device.adapt(bytes.data(), bytes.size(), "foreign"), Error);
         REQUIRE(device.bits() == before);
       }
     }

@@ -32,7 +32,7 @@
 #include "chord/ops/dispatch.hpp"
 #include "chord/personalize/caser_backbone.hpp"
 #include "chord/personalize/cloud.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 #include "chord/personalize/hypernetwork.hpp"
 #include "chord/io/profile_message.hpp"
 #include "chord/personalize/sasrec_backbone.hpp"
@@ -240,7 +240,7 @@ TEST_CASE("SASRec backbone: personalized layers, and the device's names, shapes 
     REQUIRE(backbone.profile_dim() == 8);
     REQUIRE(backbone.user_count() == std::size_t(split.num_users));
     const models::LoadedModel loaded = through_file(model, "names");
-    REQUIRE(same_shapes(layer_shapes(layers), personalized_layers(loaded)));  // names from two independent derivations
+    REQUIRE(same_shapes(layer_shapes(layers), personalized_layers(loaded)));  // the training graph's parameters and the file's agree
     REQUIRE(backbone_fingerprint(backbone) == device_fingerprint(loaded));
     const std::vector<const float*> device_weights = personalized_weights(loaded);
     for (std::size_t l = 0; l < layers.size(); ++l)
@@ -389,7 +389,7 @@ TEST_CASE("SASRec strategy round trip: device profile -> cloud -> packet -> devi
       const ProfileMessage message{device.fingerprint(), 3.0f, palette, device.profile(std::int32_t(u), split.train[u])};
       const std::vector<std::uint8_t> request = encode_profile(message);
       const std::vector<std::uint8_t> answer = cloud.respond(request.data(), request.size(), "device");
-      const Adaptation a = device.adapt(answer.data(), answer.size(), palette, "cloud");
+      const Adaptation a = device.adapt(answer.data(), answer.size(), "cloud", palette);
       const BudgetSolution expected = cloud.strategy(backbone.profile(u), 3.0, palette);
       REQUIRE(a.packet.strategy.levels == expected.strategy.levels);
       REQUIRE(a.bits == strategy_bits(expected.strategy, palette));
@@ -415,7 +415,7 @@ TEST_CASE("SASRec strategy round trip: device profile -> cloud -> packet -> devi
   other.budget = 4.0f;
   for (const LayerShape& s : device.layers()) other.strategy.levels.emplace_back(s.channels, std::uint8_t(2));
   const std::vector<std::uint8_t> bytes = encode_strategy(other);
-  REQUIRE_THROWS_AS(device.adapt(bytes.data(), bytes.size(), kStandardPalette, "other"), Error);
+  REQUIRE_THROWS_AS(device.adapt(bytes.data(), bytes.size(), "other"), Error);
 }
 
 TEST_CASE("SASRec backbone: a tiny hypertraining run lowers the objective", "[backbones][sasrec][train]") {
@@ -541,7 +541,7 @@ TEST_CASE("Caser evaluator and strategy round trip", "[backbones][caser][evaluat
   const ProfileMessage message{device.fingerprint(), 4.0f, kStandardPalette, device.profile(std::int32_t(u), split.train[u])};
   const std::vector<std::uint8_t> request = encode_profile(message);
   const std::vector<std::uint8_t> answer = cloud.respond(request.data(), request.size(), "device");
-  const Adaptation a = device.adapt(answer.data(), answer.size(), kStandardPalette, "cloud");
+  const Adaptation a = device.adapt(answer.data(), answer.size(), "cloud");
   REQUIRE(a.packet.strategy.levels == cloud.strategy(backbone.profile(u), 4.0, kStandardPalette).strategy.levels);
   const models::CaserInference reference(model, models::InferenceOptions{LinearMode::mixed_s8, device.bits(),
                                                                           &best_kernels(), {}});

@@ -339,7 +339,7 @@ TEST_CASE("SASRec quantized inference (W-A32, W-A8, 8/4/2 bits, mixed) matches t
   SasrecConfig c = tiny_sasrec();
   c.d = 16, c.hidden = 20, c.max_len = 9;
   const SasrecModel model = perturbed_sasrec(c, 5);
-  const std::vector<LayerShape> layers = sasrec_quantizable_layers(c);
+  const std::vector<LayerShape> layers = describe(c).quantizable_shapes();
   REQUIRE(layers.size() == 2 + 6 * std::size_t(c.blocks));
   const std::vector<std::int32_t> history = history_of(11, c.num_items, 77);
   for (const KernelTable& kernels : usable_kernel_tables()) {
@@ -411,7 +411,7 @@ TEST_CASE("Caser inference: fp32 equals the training graph; quantized paths agre
     REQUIRE(relative_distance(x, expected) <= 1e-5);
     for (int bits : {8, 4, 2})
       for (LinearMode mode : {LinearMode::mixed_f32, LinearMode::mixed_s8}) {
-        const CaserInference q(model, uniform_options(caser_quantizable_layers(c), bits, mode, best_kernels()));
+        const CaserInference q(model, uniform_options(describe(c).quantizable_shapes(), bits, mode, best_kernels()));
         auto qs = q.make_scratch();
         std::vector<float> xq(q.state_size());
         q.encode(2, history.data(), history.size(), qs, xq.data());
@@ -537,7 +537,7 @@ TEST_CASE("SASRec and Caser learn synthetic data: far better than popularity", "
     REQUIRE(e.sampled.ndcg_10 >= popularity.sampled.ndcg_10 + 0.1);
     // 8-bit weights with int8 activations keep most of it.
     const EvalResult q = evaluate(
-        CaserInference(model, uniform_options(caser_quantizable_layers(c), 8, LinearMode::mixed_s8, best_kernels())), split,
+        CaserInference(model, uniform_options(describe(c).quantizable_shapes(), 8, LinearMode::mixed_s8, best_kernels())), split,
         test_protocol(Protocol::full));
     REQUIRE(q.full.ndcg_10 >= 0.8 * e.full.ndcg_10);
   }

@@ -37,6 +37,7 @@
 #include "chord/personalize/hypernet_file.hpp"
 #include "chord/personalize/hypernetwork.hpp"
 #include "chord/personalize/importance.hpp"
+#include "chord/personalize/device/adaptation.hpp"
 #include "chord/personalize/layers.hpp"
 #include "chord/io/profile_message.hpp"
 #include "chord/personalize/relaxation.hpp"
@@ -702,6 +703,7 @@ TEST_CASE("cloud -> strategy packet -> device: levels, widths and quantized weig
   const std::uint64_t fingerprint = backbone_fingerprint(backbone);
   const CloudPersonalizer cloud(nets, cache, fingerprint);
   const PacketExpectation device_expects{fingerprint, layer_shapes(layers)};
+  const FrozenChannelCodes device_codes(layer_shapes(layers), original_weights(layers));
 
   for (std::size_t user = 0; user < 4; ++user)
     for (const Palette& palette : {kStandardPalette, Palette{2, 2, 4, 8}, Palette{0, 2, 4, 4}})
@@ -727,7 +729,11 @@ TEST_CASE("cloud -> strategy packet -> device: levels, widths and quantized weig
         REQUIRE(bits <= budget + 1e-9);
         REQUIRE(bits == Approx(expected.average_bits));
         if (palette[0] == 2) REQUIRE(bits >= 2.0);
-        const auto device = quantize_for_device(layers, packet.strategy, palette);
+        // Device: the one adaptation path (decode once, widths from the packet's palette, cached codes).
+        const DecodedStrategy decoded = decode_for_device(answer, device_expects, "cloud");
+        REQUIRE(decoded.packet.strategy.levels == packet.strategy.levels);
+        REQUIRE(decoded.average_bits == bits);
+        const auto device = device_codes.select(decoded.bits);
         const auto cloud_view = strategy_weights(cache, packet.strategy, palette);
         for (std::size_t l = 0; l < layers.size(); ++l) REQUIRE(fake_quantized(device[l]) == cloud_view[l]);
       }

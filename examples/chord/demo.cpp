@@ -40,7 +40,7 @@
 #include "chord/models/trainer.hpp"
 #include "chord/ops/dispatch.hpp"
 #include "chord/personalize/cloud.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 #include "chord/personalize/experiment.hpp"
 #include "chord/personalize/hypernet_file.hpp"
 #include "chord/io/profile_message.hpp"

@@ -19,7 +19,7 @@
 #include "chord/models/model_file.hpp"
 #include "chord/models/sasrec_inference.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 
 namespace chord::cli {
 
@@ -119,8 +119,7 @@ int run_eval(const EvalArgs& a) {
   models::LoadedModel loaded = load_model_file(a.model);
   const LoadedData data = load_data_for(a.data, loaded, a.model, a.allow_other_data);
   const data::LeaveOneOutSplit split = data::leave_one_out(data.dataset);
-  const std::vector<LayerShape> layers = loaded.sasrec ? models::sasrec_quantizable_layers(loaded.sasrec->config())
-                                                       : models::caser_quantizable_layers(loaded.caser->config());
+  const std::vector<LayerShape> layers = models::describe(loaded).quantizable_shapes();
   const KernelTable& kernels = best_kernels();
 
   models::EvalOptions eo;

@@ -18,7 +18,7 @@
 #include "chord/models/sasrec_inference.hpp"
 #include "chord/personalize/caser_backbone.hpp"
 #include "chord/personalize/cloud.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 #include "chord/personalize/experiment.hpp"
 #include "chord/personalize/sasrec_backbone.hpp"
 
@@ -136,7 +136,7 @@ inline LatencyFigures measure_latency(const models::LoadedModel& loaded, const p
           encode_profile({device.fingerprint(), float(budget), kStandardPalette, profile});
       const std::vector<std::uint8_t> answer =
           cloud.respond(request.data(), request.size(), "device of user " + std::to_string(u));
-      device.adapt(answer.data(), answer.size(), kStandardPalette, "cloud answer for user " + std::to_string(u));
+      device.adapt(answer.data(), answer.size(), "cloud answer for user " + std::to_string(u));
       return single_user_latency_us(device, split, u, negatives_seed);
     }));
   return f;

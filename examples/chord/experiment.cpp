@@ -30,7 +30,7 @@
 #include "chord/ops/dispatch.hpp"
 #include "chord/personalize/caser_backbone.hpp"
 #include "chord/personalize/cloud.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 #include "chord/personalize/experiment.hpp"
 #include "chord/personalize/experiment_json.hpp"
 #include "chord/personalize/hypernet_file.hpp"

@@ -18,7 +18,7 @@
 #include "chord/io/profile_message.hpp"
 #include "chord/io/strategy_packet.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 
 namespace chord::cli {
 

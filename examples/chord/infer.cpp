@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@
 #include "chord/io/strategy_packet.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 
 namespace chord::cli {
 
@@ -41,10 +42,8 @@ int run_infer(const InferArgs& a) {
   personalize::DeviceModel device(loaded, o);
   const std::vector<std::uint8_t> packet = read_packet_for(a.strategy, loaded, a.model, device.expectation());
   // the device's palette: the one it asked with (carried back in the packet) unless told otherwise
-  const Palette palette = a.palette.empty()
-                              ? decode_strategy(packet.data(), packet.size(), device.expectation(), a.strategy).palette
-                              : parse_palette(a.palette);
-  const personalize::Adaptation adaptation = device.adapt(packet.data(), packet.size(), palette, a.strategy);
+  const std::optional<Palette> palette = a.palette.empty() ? std::nullopt : std::optional<Palette>(parse_palette(a.palette));
+  const personalize::Adaptation adaptation = device.adapt(packet.data(), packet.size(), a.strategy, palette);
 
   // predict the test item: the history is train + validation (docs/design.md#evaluation)
   const std::vector<data::ItemId> history = split.history(user, data::Phase::test);
@@ -55,7 +54,7 @@ int run_infer(const InferArgs& a) {
               loaded.architecture.c_str(), std::string(isa_name(kernels.isa)).c_str(), kernels.backend,
               a.activations == "s8" ? "8" : "32", a.embedding_bits);
   std::printf("strategy %s: budget %.2f, palette %s, %.3f average bits on the personalized layers; model %zu bytes\n",
-              a.strategy.c_str(), double(adaptation.packet.budget), palette_text(palette).c_str(),
+              a.strategy.c_str(), double(adaptation.packet.budget), palette_text(adaptation.palette).c_str(),
               adaptation.average_bits, device.weight_bytes());
   std::printf("adaptation: decode %.3f ms + quantize and pack %.3f ms = %.3f ms\n", adaptation.decode_seconds * 1e3,
               adaptation.quantize_seconds * 1e3, (adaptation.decode_seconds + adaptation.quantize_seconds) * 1e3);

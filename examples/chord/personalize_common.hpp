@@ -17,7 +17,7 @@
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/backbone.hpp"
 #include "chord/personalize/caser_backbone.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/personalize/device/device_model.hpp"
 #include "chord/personalize/hypernet_file.hpp"
 #include "chord/personalize/hypernetwork.hpp"
 #include "chord/personalize/layers.hpp"
@@ -63,7 +63,7 @@ inline std::string palette_text(const Palette& p) {
 }
 
 // The personalized layers of a loaded model as the cloud sees them (the frozen fp32 weights), from the
-// configuration alone (personalize/device.hpp): the same names, shapes and fingerprint as the adapters'.
+// model's description (models/description.hpp): the same names, shapes and fingerprint as the adapters'.
 inline std::vector<personalize::PersonalizedLayer> personalized_view(const models::LoadedModel& model) {
   const std::vector<LayerShape> shapes = personalize::personalized_layers(model);
   const std::vector<const float*> weights = personalize::personalized_weights(model);
@@ -74,7 +74,7 @@ inline std::vector<personalize::PersonalizedLayer> personalized_view(const model
 }
 
 inline std::size_t profile_dim_of(const models::LoadedModel& model) {
-  return model.sasrec ? std::size_t(model.sasrec->config().d) : 2 * std::size_t(model.caser->config().d);
+  return models::describe(model).profile_dim;
 }
 
 // Reads a hypernetwork file for this model: its hidden width and rank come from the metadata, everything

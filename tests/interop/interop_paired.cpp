@@ -77,9 +77,9 @@ int main(int argc, char** argv) {
     const auto loaded = chord::models::load_model(argv[1]);
     const auto split = chord::data::leave_one_out(chord::data::read_dataset(argv[2]));
     if (loaded.sasrec)
-      run<chord::models::SasrecInference>(*loaded.sasrec, chord::models::sasrec_quantizable_layers(loaded.sasrec->config()), split);
+      run<chord::models::SasrecInference>(*loaded.sasrec, chord::models::describe(loaded.sasrec->config()).quantizable_shapes(), split);
     else
-      run<chord::models::CaserInference>(*loaded.caser, chord::models::caser_quantizable_layers(loaded.caser->config()), split);
+      run<chord::models::CaserInference>(*loaded.caser, chord::models::describe(loaded.caser->config()).quantizable_shapes(), split);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "interop_paired: error: %s\n", e.what());
     return 1;

@@ -76,10 +76,10 @@ int main(int argc, char** argv) {
     std::FILE* out = std::fopen(argv[3], "w");
     CHORD_CHECK(out != nullptr, "cannot write '", argv[3], "'");
     if (loaded.sasrec)
-      all_modes<chord::models::SasrecInference>(*loaded.sasrec, chord::models::sasrec_quantizable_layers(loaded.sasrec->config()),
+      all_modes<chord::models::SasrecInference>(*loaded.sasrec, chord::models::describe(loaded.sasrec->config()).quantizable_shapes(),
                                                 histories, out);
     else
-      all_modes<chord::models::CaserInference>(*loaded.caser, chord::models::caser_quantizable_layers(loaded.caser->config()),
+      all_modes<chord::models::CaserInference>(*loaded.caser, chord::models::describe(loaded.caser->config()).quantizable_shapes(),
                                                histories, out);
     std::fclose(out);
     if (argc == 5) {

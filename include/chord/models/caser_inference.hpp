@@ -6,10 +6,8 @@
 // d, no im2col), the vertical bank a [nv, L] layer over the columns of E.
 //   state x = [relu(fc1 [conv_v | maxpool relu conv_h]) | user_emb[user + 1]]     [2d]
 //   score(item) = out_emb[item] . x + out_bias[item]
-// Quantizable layers (the order of InferenceOptions::bits and of a strategy):
-//   item_emb [num_items + 1, d], user_emb [num_users + 1, d], conv_v [nv, L],
-//   conv_h.h1 .. conv_h.hL [nh, h d], fc1 [d, nv d + L nh], out_emb [num_items + 1, 2d].
-// out_bias stays fp32 (one float per item).
+// Quantizable layers: models/description.hpp describe(CaserConfig), held in slots(); out_bias stays
+// fp32 (one float per item).
 #pragma once
 
 #include <algorithm>
@@ -21,22 +19,12 @@
 #include "chord/core/aligned.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/models/caser.hpp"
+#include "chord/models/description.hpp"
+#include "chord/models/engine_slots.hpp"
 #include "chord/models/runtime_layers.hpp"
 #include "chord/nn/elementwise.hpp"
 
 namespace chord::models {
-
-inline std::vector<LayerShape> caser_quantizable_layers(const CaserConfig& c) {
-  const auto d = std::uint32_t(c.d);
-  std::vector<LayerShape> layers = {{"item_emb", std::uint32_t(c.num_items) + 1, d},
-                                    {"user_emb", std::uint32_t(c.num_users) + 1, d},
-                                    {"conv_v", std::uint32_t(c.nv), std::uint32_t(c.L)}};
-  for (std::int32_t h = 1; h <= c.L; ++h)
-    layers.push_back({"conv_h.h" + std::to_string(h), std::uint32_t(c.nh), std::uint32_t(h) * d});
-  layers.push_back({"fc1", d, std::uint32_t(c.conv_features())});
-  layers.push_back({"out_emb", std::uint32_t(c.num_items) + 1, 2 * d});
-  return layers;
-}
 
 class CaserInference {
  public:
@@ -46,47 +34,31 @@ class CaserInference {
     QuantizedRows rows;
   };
 
-  CaserInference(const CaserModel& model, const InferenceOptions& options) : config_(model.config()) {
+  CaserInference(const CaserModel& model, const InferenceOptions& options)
+      : config_(model.config()), description_(describe(config_)) {
     const nn::Parameters& p = model.params();
-    const std::size_t d = std::size_t(config_.d);
-    std::size_t layer = 0;
-    item_emb_ = RuntimeEmbedding::create(p.value(model.item_emb.weight), model.item_emb.rows, d, options, layer++, "item_emb");
+    conv_h_.resize(std::size_t(config_.L));
+    build_slots(slots(), description_, p, options);
     if (config_.learned_padding_row) item_emb_.keep_padding_row();
-    user_emb_ = RuntimeEmbedding::create(p.value(model.user_emb.weight), model.user_emb.rows, d, options, layer++, "user_emb");
-    conv_v_ = RuntimeLinear::create(p.value(model.conv_v.weight), p.value(model.conv_v.bias), model.conv_v.nv,
-                                    model.conv_v.L, options, layer++, "conv_v");
-    for (std::size_t h = 1; h <= model.conv_h.L; ++h)
-      conv_h_.push_back(RuntimeLinear::create(p.value(model.conv_h.weight[h - 1]), p.value(model.conv_h.bias[h - 1]),
-                                              model.conv_h.nh, h * d, options, layer++, "conv_h"));
-    fc1_ = RuntimeLinear::create(p.value(model.fc1.weight), p.value(model.fc1.bias), model.fc1.out, model.fc1.in,
-                                 options, layer++, "fc1");
-    out_emb_ = RuntimeEmbedding::create(p.value(model.out_emb.weight), model.out_emb.rows, 2 * d, options, layer++, "out_emb");
     out_bias_.assign(p.value(model.out_bias), p.value(model.out_bias) + model.out_emb.rows);
   }
 
-  // conv_v, conv_h.h1 .. conv_h.hL and fc1 (the quantizable layers between user_emb and out_emb, in their
-  // order) rebuilt from `weights` (one [out, in] matrix each, in that order) under `options` (bits indexed
-  // like the full layer list; dense when its mode is dense_f32), keeping the biases and embeddings: see
-  // SasrecInference::rebuild_projections.
-  void rebuild_projections(const std::vector<const float*>& weights, const InferenceOptions& options) {
-    const std::vector<RuntimeLinear*> layers = personalized_linears();
-    CHORD_CHECK(weights.size() == layers.size(), "caser: ", weights.size(), " filter/fc1 matrices given, the model has ",
-                layers.size());
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-      CHORD_CHECK(weights[i] != nullptr, "caser: layer ", i + 2, " has no weights");
-      RuntimeLinear& l = *layers[i];
-      l = RuntimeLinear::create(weights[i], l.layer.bias_or_null(), l.out(), l.in(), options, i + 2, "caser layer");
-    }
+  // The runtime layer of each described tensor (models/description.hpp), in its order.
+  std::vector<RuntimeSlot> slots() {
+    std::vector<RuntimeSlot> out = {{nullptr, &item_emb_}, {nullptr, &user_emb_}, {&conv_v_, nullptr}};
+    for (RuntimeLinear& l : conv_h_) out.push_back({&l, nullptr});
+    out.push_back({&fc1_, nullptr});
+    out.push_back({nullptr, &out_emb_});
+    return out;
   }
 
-  // Those layers themselves, in that order (see SasrecInference::personalized_linears).
-  std::vector<RuntimeLinear*> personalized_linears() {
-    std::vector<RuntimeLinear*> layers = {&conv_v_};
-    for (RuntimeLinear& l : conv_h_) layers.push_back(&l);
-    layers.push_back(&fc1_);
-    return layers;
+  // See SasrecInference::rebuild_personalized.
+  void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
+    models::rebuild_personalized(slots(), description_, weights, options);
   }
+  std::vector<RuntimeLinear*> personalized_linears() { return models::personalized_linears(slots(), description_); }
 
+  const ModelDescription& description() const { return description_; }
   const CaserConfig& config() const { return config_; }
   std::size_t state_size() const { return 2 * std::size_t(config_.d); }
   std::int32_t num_items() const { return config_.num_items; }
@@ -170,6 +142,7 @@ class CaserInference {
 
  private:
   CaserConfig config_;
+  ModelDescription description_;
   RuntimeEmbedding item_emb_, user_emb_, out_emb_;
   RuntimeLinear conv_v_, fc1_;
   std::vector<RuntimeLinear> conv_h_;

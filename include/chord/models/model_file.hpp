@@ -19,6 +19,7 @@
 #include "chord/io/safetensors.hpp"
 #include "chord/models/caser.hpp"
 #include "chord/models/config.hpp"
+#include "chord/models/description.hpp"
 #include "chord/models/sasrec.hpp"
 #include "chord/nn/parameters.hpp"
 
@@ -89,6 +90,18 @@ struct LoadedModel {
   std::optional<SasrecModel> sasrec;
   std::optional<CaserModel> caser;
 };
+
+// The loaded model's description (models/description.hpp) and its parameters.
+inline ModelDescription describe(const LoadedModel& model) {
+  if (model.sasrec) return describe(model.sasrec->config());
+  CHORD_CHECK(model.caser.has_value(), "model: the loaded model holds neither SASRec nor Caser");
+  return describe(model.caser->config());
+}
+inline const nn::Parameters& parameters(const LoadedModel& model) {
+  if (model.sasrec) return model.sasrec->params();
+  CHORD_CHECK(model.caser.has_value(), "model: the loaded model holds neither SASRec nor Caser");
+  return model.caser->params();
+}
 
 inline void save_model(const std::string& path, const SasrecModel& model, const Metadata& extra = {}) {
   save_safetensors(path, detail::parameters_file(model.params(), detail::merged(to_metadata(model.config()), extra)));

@@ -14,9 +14,7 @@
 // With a kernel table (InferenceOptions::kernels; required by the quantized modes) layernorm, the
 // attention core / row and the activation quantizer run the table's SIMD kernels (ops/); without one
 // (the trainer's validation) chord::nn's, which are the training graph's own code.
-// Quantizable layers (the order of InferenceOptions::bits and of a strategy):
-//   item_emb [num_items + 1 rows, d], pos_emb [max_len + 1, d],
-//   then per block b: blocks.b.attn.{q, k, v[, out]} [d, d], blocks.b.ffn.fc1 [hidden, d], .fc2 [d, hidden].
+// Quantizable layers: models/description.hpp describe(SasrecConfig), held in slots().
 #pragma once
 
 #include <algorithm>
@@ -28,6 +26,8 @@
 
 #include "chord/core/aligned.hpp"
 #include "chord/core/strategy.hpp"
+#include "chord/models/description.hpp"
+#include "chord/models/engine_slots.hpp"
 #include "chord/models/runtime_layers.hpp"
 #include "chord/models/sasrec.hpp"
 #include "chord/nn/attention.hpp"
@@ -39,20 +39,6 @@
 
 namespace chord::models {
 
-inline std::vector<LayerShape> sasrec_quantizable_layers(const SasrecConfig& c) {
-  const auto d = std::uint32_t(c.d), hidden = std::uint32_t(c.hidden);
-  std::vector<LayerShape> layers = {{"item_emb", std::uint32_t(c.num_items) + 1, d},
-                                    {"pos_emb", std::uint32_t(c.max_len) + 1, d}};
-  for (std::int32_t b = 0; b < c.blocks; ++b) {
-    const std::string name = "blocks." + std::to_string(b);
-    for (const char* p : {"q", "k", "v", "out"})
-      if (std::string(p) != "out" || c.output_projection) layers.push_back({name + ".attn." + p, d, d});
-    layers.push_back({name + ".ffn.fc1", hidden, d});
-    layers.push_back({name + ".ffn.fc2", d, hidden});
-  }
-  return layers;
-}
-
 class SasrecInference {
  public:
   // Per-thread buffers for one history of up to max_len positions.
@@ -63,57 +49,34 @@ class SasrecInference {
   };
 
   SasrecInference(const SasrecModel& model, const InferenceOptions& options)
-      : config_(model.config()), kernels_(options.kernels) {
+      : config_(model.config()), description_(describe(config_)), kernels_(options.kernels) {
     const nn::Parameters& p = model.params();
-    const std::size_t d = std::size_t(config_.d);
-    std::size_t layer = 0;
-    item_emb_ = RuntimeEmbedding::create(p.value(model.item_emb.weight), model.item_emb.rows, d, options, layer++, "item_emb");
-    pos_emb_ = RuntimeEmbedding::create(p.value(model.pos_emb.weight), model.pos_emb.rows, d, options, layer++, "pos_emb");
-    auto linear = [&](const nn::Linear& l, const char* name) {
-      return RuntimeLinear::create(p.value(l.weight), l.has_bias ? p.value(l.bias) : nullptr, l.out, l.in, options,
-                                   layer++, name);
-    };
-    for (const SasrecBlock& b : model.blocks) {
-      Block r;
-      r.q = linear(b.attn.q, "attn.q");
-      r.k = linear(b.attn.k, "attn.k");
-      r.v = linear(b.attn.v, "attn.v");
-      r.has_out = b.attn.has_output_projection;
-      if (r.has_out) r.out = linear(b.attn.out, "attn.out");
-      r.fc1 = linear(b.ffn.fc1, "ffn.fc1");
-      r.fc2 = linear(b.ffn.fc2, "ffn.fc2");
-      r.ln_attn = Norm::from(p, b.ln_attn, kernels_);
-      r.ln_ffn = Norm::from(p, b.ln_ffn, kernels_);
-      blocks_.push_back(std::move(r));
+    blocks_.resize(model.blocks.size());
+    for (std::size_t b = 0; b < blocks_.size(); ++b) {
+      blocks_[b].has_out = model.blocks[b].attn.has_output_projection;
+      blocks_[b].ln_attn = Norm::from(p, model.blocks[b].ln_attn, kernels_);
+      blocks_[b].ln_ffn = Norm::from(p, model.blocks[b].ln_ffn, kernels_);
     }
     ln_final_ = Norm::from(p, model.ln_final, kernels_);
+    build_slots(slots(), description_, p, options);
   }
 
-  // The block projections (q, k, v[, out], fc1, fc2 of every block: the quantizable layers after the two
-  // embeddings, in their order) rebuilt from `weights` (one [out, in] matrix each, in that order) under
-  // `options` (its bits indexed like the full layer list; dense when its mode is dense_f32), keeping the
-  // biases, norms and embeddings. A device applying a new strategy quantizes only what a strategy
-  // changes (the embeddings stay as installed), and one engine serves many strategies.
-  void rebuild_projections(const std::vector<const float*>& weights, const InferenceOptions& options) {
-    const std::vector<RuntimeLinear*> layers = personalized_linears();
-    CHORD_CHECK(weights.size() == layers.size(), "sasrec: ", weights.size(), " projection matrices given, the model has ",
-                layers.size());
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-      CHORD_CHECK(weights[i] != nullptr, "sasrec: projection ", i, " has no weights");
-      RuntimeLinear& l = *layers[i];
-      l = RuntimeLinear::create(weights[i], l.layer.bias_or_null(), l.out(), l.in(), options, i + 2, "projection");
-    }
-  }
-
-  // Those projections themselves, in that order (a caller with channels already quantized replaces
-  // their `layer` with LinearLayer::quantized(MixedMatrix(q), its bias, mode) and sets `kernels`).
-  std::vector<RuntimeLinear*> personalized_linears() {
-    std::vector<RuntimeLinear*> out;
+  // The runtime layer of each described tensor (models/description.hpp), in its order.
+  std::vector<RuntimeSlot> slots() {
+    std::vector<RuntimeSlot> out = {{nullptr, &item_emb_}, {nullptr, &pos_emb_}};
     for (Block& b : blocks_)
-      for (RuntimeLinear* l : b.projections()) out.push_back(l);
+      for (RuntimeLinear* l : b.projections()) out.push_back({l, nullptr});
     return out;
   }
 
+  // The personalized layers rebuilt from `weights` (engine_slots.hpp rebuild_personalized): a device
+  // applying a new strategy re-quantizes only what a strategy changes, and one engine serves many.
+  void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
+    models::rebuild_personalized(slots(), description_, weights, options);
+  }
+  std::vector<RuntimeLinear*> personalized_linears() { return models::personalized_linears(slots(), description_); }
+
+  const ModelDescription& description() const { return description_; }
   const SasrecConfig& config() const { return config_; }
   std::size_t state_size() const { return std::size_t(config_.d); }
   std::int32_t num_items() const { return config_.num_items; }
@@ -205,7 +168,7 @@ class SasrecInference {
     RuntimeLinear q, k, v, out, fc1, fc2;
     bool has_out = true;
     Norm ln_attn, ln_ffn;
-    std::vector<RuntimeLinear*> projections() {  // in the order of sasrec_quantizable_layers
+    std::vector<RuntimeLinear*> projections() {  // in the description's order
       if (has_out) return {&q, &k, &v, &out, &fc1, &fc2};
       return {&q, &k, &v, &fc1, &fc2};
     }
@@ -315,6 +278,7 @@ class SasrecInference {
   }
 
   SasrecConfig config_;
+  ModelDescription description_;
   const KernelTable* kernels_ = nullptr;
   RuntimeEmbedding item_emb_, pos_emb_;
   std::vector<Block> blocks_;

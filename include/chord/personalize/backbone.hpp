@@ -76,11 +76,4 @@ inline std::uint64_t backbone_fingerprint(const PersonalizableBackbone& backbone
   return model_fingerprint(layer_shapes(backbone.layers()), backbone.architecture());
 }
 
-// The fp32 weights themselves as w_eff (the unquantized reference loss).
-inline std::vector<const float*> original_weights(const std::vector<PersonalizedLayer>& layers) {
-  std::vector<const float*> w;
-  for (const PersonalizedLayer& l : layers) w.push_back(l.weight);
-  return w;
-}
-
 }  // namespace chord::personalize

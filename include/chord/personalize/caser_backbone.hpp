@@ -44,7 +44,6 @@
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
 #include "chord/personalize/backbone.hpp"
-#include "chord/personalize/device.hpp"
 #include "chord/personalize/engine_evaluator.hpp"
 #include "chord/personalize/parameter_layers.hpp"
 
@@ -68,10 +67,6 @@ class CaserBackbone : public PersonalizableBackbone {
     CHORD_CHECK(split.num_items <= c.num_items && split.num_users <= c.num_users, "CaserBackbone: the data has ",
                 split.num_users, " users and items up to ", split.num_items, ", the model knows ", c.num_users,
                 " users and items 1..", c.num_items);
-    auto add = [&](nn::ParamId id) { tensors_.add(model.params(), id, model.params().info(id).shape[0]); };
-    add(model.conv_v.weight);
-    for (nn::ParamId id : model.conv_h.weight) add(id);
-    add(model.fc1.weight);
     // windows of user u: sampler indices first_window_[u] .. first_window_[u + 1] - 1 (the sampler's order)
     first_window_.assign(std::size_t(split.num_users) + 1, 0);
     for (std::size_t u = 0; u < std::size_t(split.num_users); ++u) {
@@ -165,7 +160,7 @@ class CaserBackbone : public PersonalizableBackbone {
   const data::LeaveOneOutSplit& split_;
   data::CaserSampler sampler_;
   models::CaserInference fp32_;
-  ParameterLayers tensors_{"CaserBackbone"};
+  ParameterLayers tensors_{"CaserBackbone", models::describe(model_.config()), model_.params()};
   std::vector<std::size_t> first_window_;
   std::size_t max_rows_ = 1, validation_rows_ = 1;
 };
@@ -175,8 +170,7 @@ class CaserEvaluator : public EngineEvaluator<models::CaserInference> {
  public:
   // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
   CaserEvaluator(const models::CaserModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
-      : EngineEvaluator(split, models::caser_quantizable_layers(model.config()),
-                        caser_personalized_layers(model.config()), personalized_weights(model), o,
+      : EngineEvaluator(split, models::describe(model.config()), model.params(), o,
                         [&](const models::InferenceOptions& options) { return models::CaserInference(model, options); }) {}
 };
 

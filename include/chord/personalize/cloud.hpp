@@ -3,7 +3,7 @@
 //   device: profile u, budget, palette --encode_profile--> bytes ---------------------------------+
 //   cloud:  decode_profile (strict) -> hypernetworks(u) -> importance c -> solve_strategy(c, budget,  |
 //           palette) -> Strategy -> encode_strategy --> bytes ------------------------------------+
-//   device: decode_strategy (strict) -> bits with its palette -> quantize its frozen fp32 rows -> run
+//   device: device/adaptation.hpp: decode_for_device (strict) -> widths -> cached codes -> install -> run
 //
 // solve_strategy is THE solver of every strategy we compare (CHORD and the baselines of baselines.hpp):
 // budget_solver.hpp with each channel's own error curve from the quantization cache, so strategies at
@@ -86,22 +86,9 @@ class CloudPersonalizer {
   std::uint64_t fingerprint_;
 };
 
-// Device side: its frozen layers quantized channel by channel at the widths of a strategy (decoded with
-// the device's palette). One pass, no gradients; the same quantize_channel as the cloud's cache.
-inline std::vector<QuantizedChannels> quantize_for_device(const std::vector<PersonalizedLayer>& layers,
-                                                          const Strategy& strategy, const Palette& device_palette,
-                                                          const ClipSearch& search = {}) {
-  check_strategy_shape(strategy, layer_shapes(layers));
-  const auto bits = strategy_bits(strategy, device_palette);
-  std::vector<QuantizedChannels> out;
-  out.reserve(layers.size());
-  for (std::size_t l = 0; l < layers.size(); ++l)
-    out.push_back(quantize_channels(layers[l].weight, layers[l].channels, layers[l].fan_in, bits[l].data(), search));
-  return out;
-}
-
 // The cloud's view of what the device will run: the cached fake-quantized rows at the strategy's
-// widths, [layer][channels * fan_in] (equal, bit for bit, to fake_quantized(quantize_for_device(...))).
+// widths, [layer][channels * fan_in] (equal, bit for bit, to the device's FrozenChannelCodes::select
+// dequantized: tested).
 inline std::vector<std::vector<float>> strategy_weights(const QuantizationCache& cache, const Strategy& strategy,
                                                         const Palette& palette) {
   check_strategy_shape(strategy, cache.shapes());

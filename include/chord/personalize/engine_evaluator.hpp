@@ -1,21 +1,18 @@
 // chord/personalize/engine_evaluator.hpp: DeviceEvaluator (evaluator.hpp) over an inference graph.
 //
 // One implementation for SASRec and Caser (SasrecEvaluator, CaserEvaluator in the backbone headers): an
-// engine is models::SasrecInference or models::CaserInference, which both offer rebuild_projections
-// (re-quantize only the personalized layers) and the interface models::rank_user ranks with.
+// engine is models::SasrecInference or models::CaserInference, which both offer rebuild_personalized
+// (models/engine_slots.hpp) and the interface models::rank_user ranks with.
 //   bits empty: the fp32 engine (no kernel table: the graph models::evaluate's fp32 runs use) with the
 //               given weights;
 //   otherwise:  the quantized engine (options.mode, W-A8 by default, through options.kernels or
 //               &chord::best_kernels()), embeddings installed once at options.embedding_bits, the
-//               personalized layers quantized per channel at `bits` from the given weights.
+//               personalized layers at `bits` from the given weights by the device's own path
+//               (device/adaptation.hpp: select the cached codes, install).
 // Each Scratch owns copies of both engines, so evaluate() is const and thread-safe per Scratch; the
 // metric code is models::rank_user's, the one models::evaluate runs.
-// Speed: quantizing a channel (core/quantizer.hpp's clip search) costs far more than packing it (1.2 ms
-// against ~0.05 ms for SASRec's 30,000 personalized weights at d = 50, about a user's inference). The
-// frozen weights are what most calls pass, so their codes and scales at 2, 4 and 8 bits are computed once,
-// at construction (device.hpp's FrozenChannelCodes, as the device caches them): a call whose weights[l] IS
-// the frozen matrix (the same pointer) only packs the cached codes; any other matrix is quantized afresh.
-// Same numbers either way.
+// The frozen weights are what most calls pass (the same pointers), so those layers only select and
+// pack cached codes, as the device does; a fine-tuned matrix is quantized afresh. Same numbers either way.
 #pragma once
 
 #include <algorithm>
@@ -33,7 +30,9 @@
 #include "chord/models/evaluate.hpp"
 #include "chord/models/runtime_layers.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/personalize/device.hpp"
+#include "chord/models/description.hpp"
+#include "chord/personalize/device/adaptation.hpp"
+#include "chord/personalize/device/plan.hpp"
 #include "chord/personalize/evaluator.hpp"
 
 namespace chord::personalize {
@@ -65,9 +64,9 @@ class EngineEvaluator : public DeviceEvaluator {
     const bool fp32 = bits.empty();
     Engine& engine = fp32 ? s.fp32 : s.quantized;
     if (fp32)
-      engine.rebuild_projections(weights, models::InferenceOptions{});
+      engine.rebuild_personalized(weights, models::InferenceOptions{});
     else
-      rebuild_quantized(engine, weights, bits);
+      install_personalized(engine, codes_.select(checked(bits), weights), options_.mode, options_.kernels);
     const models::UserRanks ranks =
         models::rank_user(engine, split_, std::int32_t(user), data::Phase::test, options_.seed, true, true,
                           fp32 ? s.fp32_scratch : s.quantized_scratch, s.buffers);
@@ -79,34 +78,20 @@ class EngineEvaluator : public DeviceEvaluator {
   const std::vector<LayerShape>& layers() const { return personalized_; }
 
  protected:
-  // all / personalized: the engine's quantizable and personalized layers; frozen: the model's own
-  // personalized matrices (personalized_weights); build(options) -> Engine.
+  // model: the engine's description; params: the model's parameters (the frozen personalized
+  // matrices are read from them); build(options) -> Engine.
   template <typename Build>
-  EngineEvaluator(const data::LeaveOneOutSplit& split, std::vector<LayerShape> all, std::vector<LayerShape> personalized,
-                  std::vector<const float*> frozen, const EvaluatorOptions& options, Build build)
-      : split_(split), all_(std::move(all)), personalized_(std::move(personalized)), frozen_(std::move(frozen)),
+  EngineEvaluator(const data::LeaveOneOutSplit& split, models::ModelDescription model, const nn::Parameters& params,
+                  const EvaluatorOptions& options, Build build)
+      : split_(split), model_(std::move(model)), personalized_(model_.personalized_shapes()),
         options_(resolved(options)), fp32_(build(models::InferenceOptions{})),
-        quantized_(build(options_for(uniform_personalized_bits(personalized_, 8)))) {
-    CHORD_CHECK(frozen_.size() == personalized_.size(), "evaluator: ", frozen_.size(), " frozen matrices for ",
-                personalized_.size(), " personalized layers");
-    codes_ = FrozenChannelCodes(personalized_, frozen_);
-  }
+        quantized_(build(options_for(uniform_personalized_bits(personalized_, 8)))),
+        codes_(personalized_, model_.personalized_weights(params)) {}
 
  private:
-  // The quantized engine's personalized layers at `bits` from `weights` (cached codes for frozen ones).
-  void rebuild_quantized(Engine& engine, const std::vector<const float*>& weights,
-                         const std::vector<std::vector<std::uint8_t>>& bits) const {
-    inference_bits(all_, personalized_, bits, options_.embedding_bits);  // validates every width and count
-    CHORD_CHECK(weights.size() == personalized_.size(), "evaluator: ", weights.size(), " weight matrices for ",
-                personalized_.size(), " personalized layers");
-    std::vector<QuantizedChannels> channels;
-    for (std::size_t l = 0; l < personalized_.size(); ++l) {
-      CHORD_CHECK(weights[l] != nullptr, "evaluator: layer ", l, " has no weights");
-      channels.push_back(weights[l] == frozen_[l] ? codes_.select(l, bits[l])
-                                                  : quantize_channels(weights[l], personalized_[l].channels,
-                                                                      personalized_[l].fan_in, bits[l].data()));
-    }
-    install_personalized(engine, channels, options_.mode, options_.kernels);
+  const Widths& checked(const Widths& bits) const {
+    inference_bits(model_, bits, options_.embedding_bits);  // validates every width and count
+    return bits;
   }
 
   static EvaluatorOptions resolved(EvaluatorOptions o) {
@@ -117,13 +102,12 @@ class EngineEvaluator : public DeviceEvaluator {
   }
 
   models::InferenceOptions options_for(const std::vector<std::vector<std::uint8_t>>& personalized_bits) const {
-    return {options_.mode, inference_bits(all_, personalized_, personalized_bits, options_.embedding_bits),
-            options_.kernels, {}};
+    return {options_.mode, inference_bits(model_, personalized_bits, options_.embedding_bits), options_.kernels, {}};
   }
 
   const data::LeaveOneOutSplit& split_;
-  std::vector<LayerShape> all_, personalized_;
-  std::vector<const float*> frozen_;
+  models::ModelDescription model_;
+  std::vector<LayerShape> personalized_;
   EvaluatorOptions options_;
   Engine fp32_, quantized_;
   FrozenChannelCodes codes_;

@@ -38,6 +38,8 @@
 #include "chord/personalize/backbone.hpp"
 #include "chord/personalize/baselines.hpp"
 #include "chord/personalize/cloud.hpp"
+#include "chord/personalize/device/adaptation.hpp"
+#include "chord/personalize/device_builder.hpp"
 #include "chord/personalize/evaluator.hpp"
 #include "chord/personalize/experiment_report.hpp"
 #include "chord/personalize/finetune.hpp"
@@ -47,59 +49,6 @@
 #include "chord/personalize/trainer.hpp"
 
 namespace chord::personalize {
-
-using Widths = std::vector<std::vector<std::uint8_t>>;  // [layer][channel] bits; empty = fp32
-
-// The device's adaptation for a set of widths: build what it will run (quantize + pack) and return the
-// bytes of its whole model (bits empty: the fp32 model). One builder per worker thread, so a builder may
-// keep state (an installed model whose personalized layers it re-packs: personalize/device.hpp).
-class DeviceBuilder {
- public:
-  virtual ~DeviceBuilder() = default;
-  virtual std::size_t build(const Widths& bits) = 0;
-};
-// Makes a worker's builder; called once per worker thread, concurrently.
-using DeviceBuild = std::function<std::unique_ptr<DeviceBuilder>()>;
-
-// The generic build: the personalized layers quantized per channel and packed (MixedMatrix: packed
-// weights + scales), plus the rest of the model, which the strategy does not touch: other_fp32_bytes
-// for the fp32 model, other_device_bytes for the quantized one (e.g. embeddings at the device's width).
-class PackPersonalizedLayers : public DeviceBuilder {
- public:
-  PackPersonalizedLayers(std::vector<PersonalizedLayer> layers, std::size_t other_fp32_bytes,
-                         std::size_t other_device_bytes)
-      : layers_(std::move(layers)), other_fp32_(other_fp32_bytes), other_device_(other_device_bytes) {}
-
-  std::size_t build(const Widths& bits) override {
-    std::size_t bytes = 0;
-    if (bits.empty()) {
-      for (const PersonalizedLayer& l : layers_) bytes += l.channels * l.fan_in * sizeof(float);
-      return bytes + other_fp32_;
-    }
-    CHORD_CHECK(bits.size() == layers_.size(), "PackPersonalizedLayers: widths for ", bits.size(), " layers, ",
-                layers_.size(), " personalized");
-    packed_.resize(layers_.size());
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      CHORD_CHECK(bits[l].size() == layers_[l].channels, "PackPersonalizedLayers: layer ", l, " has ",
-                  layers_[l].channels, " channels, ", bits[l].size(), " widths given");
-      packed_[l] = MixedMatrix(layers_[l].weight, layers_[l].channels, layers_[l].fan_in, bits[l].data());
-      bytes += packed_[l].bytes();
-    }
-    return bytes + other_device_;
-  }
-
- private:
-  std::vector<PersonalizedLayer> layers_;
-  std::size_t other_fp32_, other_device_;
-  std::vector<MixedMatrix> packed_;  // what the device would run (kept, as a device keeps it)
-};
-
-inline DeviceBuild pack_personalized_layers(std::vector<PersonalizedLayer> layers, std::size_t other_fp32_bytes = 0,
-                                            std::size_t other_device_bytes = 0) {
-  return [layers = std::move(layers), other_fp32_bytes, other_device_bytes]() -> std::unique_ptr<DeviceBuilder> {
-    return std::make_unique<PackPersonalizedLayers>(layers, other_fp32_bytes, other_device_bytes);
-  };
-}
 
 // One backbone as the experiment sees it.
 struct ExperimentModel {
@@ -335,18 +284,18 @@ inline ExperimentReport run_experiment(const ExperimentModel& trained, const Exp
   std::vector<detail::UserRow> fp32_rows(U);
   const std::size_t profile_bytes = profile_message_size(trained.backbone->profile_dim());
 
-  // The device's side of a packet: decode strictly, widths with its palette, build; timed together.
+  // The device's side of a packet (device/adaptation.hpp): decode once, strictly, widths with the
+  // packet's palette, build; timed together.
   const auto adapt = [&](const detail::PreparedModel& pm, DeviceBuilder& builder,
                          const std::vector<std::uint8_t>& packet_bytes, std::size_t user, detail::UserRow& row) {
     const auto start = Clock::now();
-    const StrategyPacket packet = decode_strategy(packet_bytes, {pm.fingerprint, pm.shapes},
-                                                  "cloud answer for user " + std::to_string(user));
-    Widths bits = strategy_bits(packet.strategy, o.palette);
-    row.device_bytes = double(builder.build(bits));
+    DecodedStrategy strategy =
+        decode_for_device(packet_bytes, {pm.fingerprint, pm.shapes}, "cloud answer for user " + std::to_string(user));
+    row.device_bytes = double(builder.build(strategy.bits));
     row.adaptation = detail::seconds_since(start);
     row.bytes_sent = double(packet_bytes.size());
-    row.bits = average_bits(packet.strategy, pm.shapes, o.palette);
-    return bits;
+    row.bits = strategy.average_bits;
+    return std::move(strategy.bits);
   };
   // CHORD on one backbone: the device's profile -> the cloud's answer -> adapt -> evaluate.
   const auto personalized = [&](const detail::PreparedModel& pm, DeviceBuilder& builder, const std::vector<float>& u,

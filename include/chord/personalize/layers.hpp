@@ -43,6 +43,13 @@ inline std::vector<LayerShape> layer_shapes(const std::vector<PersonalizedLayer>
   return shapes;
 }
 
+// The fp32 weights themselves (as w_eff: the unquantized reference loss).
+inline std::vector<const float*> original_weights(const std::vector<PersonalizedLayer>& layers) {
+  std::vector<const float*> w;
+  for (const PersonalizedLayer& l : layers) w.push_back(l.weight);
+  return w;
+}
+
 // Index of a width in {2, 4, 8} for the stored rows (0 has none).
 inline int stored_width_index(int bits) { return bits == 2 ? 0 : bits == 4 ? 1 : 2; }
 

@@ -1,5 +1,6 @@
 // chord/personalize/parameter_layers.hpp: personalized layers that are tensors of an nn::Parameters
-// registry, and the two chores every such adapter does per call (SasrecBackbone, CaserBackbone).
+// registry (the model description's personalized tensors), and the two chores every such adapter
+// does per call (SasrecBackbone, CaserBackbone).
 //
 // An adapter runs the model's own training graph on a per-worker COPY of the registry: for each user it
 // overwrites the personalized tensors with w_eff (install), runs forward and backward, and adds the
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/models/description.hpp"
 #include "chord/nn/parameters.hpp"
 #include "chord/personalize/layers.hpp"
 
@@ -21,16 +23,15 @@ namespace chord::personalize {
 
 class ParameterLayers {
  public:
-  // who: the adapter's name, for errors ("SasrecBackbone").
-  explicit ParameterLayers(std::string who) : who_(std::move(who)) {}
-
-  // Adds tensor `id` of `params` ([channels, size / channels], row-major: one output channel per row).
-  void add(const nn::Parameters& params, nn::ParamId id, std::size_t channels) {
-    const nn::ParamInfo& info = params.info(id);
-    CHORD_CHECK(channels > 0 && info.size % channels == 0, who_, ": tensor ", info.name, " of ", info.size,
-                " values is not ", channels, " channels");
-    ids_.push_back(id);
-    layers_.push_back({info.name, channels, info.size / channels, params.value(id)});
+  // who: the adapter's name, for errors ("SasrecBackbone"). The personalized tensors of `model` (its
+  // description: the device's layers, in the strategy's order), found in `params` by name.
+  ParameterLayers(std::string who, const models::ModelDescription& model, const nn::Parameters& params)
+      : who_(std::move(who)) {
+    for (std::size_t i : model.personalized_slots()) {
+      const models::QuantizableTensor& t = model.tensors[i];
+      ids_.push_back(params.id(t.name));
+      layers_.push_back({t.name, t.channels, t.fan_in, model.weights(params, i)});
+    }
   }
 
   const std::vector<PersonalizedLayer>& layers() const { return layers_; }

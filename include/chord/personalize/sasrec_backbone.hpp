@@ -2,10 +2,8 @@
 //
 // SasrecBackbone adapts a trained, frozen models::SasrecModel and a leave-one-out split to
 // PersonalizableBackbone (backbone.hpp):
-//   layers()   per block: attn.q, attn.k, attn.v[, attn.out] ([d, d]) and ffn.fc1 [hidden, d], ffn.fc2
-//              [d, hidden], named as the model's parameters ("blocks.0.attn.q.weight"), in the order of
-//              device.hpp's sasrec_personalized_layers (the strategy's order). The embeddings stay
-//              uniform (device.hpp says why).
+//   layers()   the personalized tensors of models::describe(SasrecConfig) (models/description.hpp),
+//              the device's layers in the strategy's order, read from the model's parameters by name.
 //   profile(u) h [d]: the fp32 inference graph's last-position final hidden state over the user's
 //              training items (exactly what DeviceModel::profile computes; equal to the training
 //              graph's eval-mode state up to float rounding, tested).
@@ -46,7 +44,6 @@
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
 #include "chord/personalize/backbone.hpp"
-#include "chord/personalize/device.hpp"
 #include "chord/personalize/engine_evaluator.hpp"
 #include "chord/personalize/parameter_layers.hpp"
 
@@ -69,12 +66,6 @@ class SasrecBackbone : public PersonalizableBackbone {
         fp32_(model, models::InferenceOptions{}) {
     CHORD_CHECK(split.num_items <= model.config().num_items, "SasrecBackbone: the data has items up to ",
                 split.num_items, ", the model knows 1..", model.config().num_items);
-    auto add = [&](const nn::Linear& l) { tensors_.add(model.params(), l.weight, l.out); };
-    for (const models::SasrecBlock& b : model.blocks) {
-      add(b.attn.q), add(b.attn.k), add(b.attn.v);
-      if (b.attn.has_output_projection) add(b.attn.out);
-      add(b.ffn.fc1), add(b.ffn.fc2);
-    }
   }
 
   std::string architecture() const override { return "sasrec"; }
@@ -179,7 +170,7 @@ class SasrecBackbone : public PersonalizableBackbone {
   const data::LeaveOneOutSplit& split_;
   data::SasrecSampler sampler_;
   models::SasrecInference fp32_;
-  ParameterLayers tensors_{"SasrecBackbone"};
+  ParameterLayers tensors_{"SasrecBackbone", models::describe(model_.config()), model_.params()};
 };
 
 // DeviceEvaluator for SASRec (evaluator.hpp, engine_evaluator.hpp).
@@ -187,8 +178,7 @@ class SasrecEvaluator : public EngineEvaluator<models::SasrecInference> {
  public:
   // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
   SasrecEvaluator(const models::SasrecModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
-      : EngineEvaluator(split, models::sasrec_quantizable_layers(model.config()),
-                        sasrec_personalized_layers(model.config()), personalized_weights(model), o,
+      : EngineEvaluator(split, models::describe(model.config()), model.params(), o,
                         [&](const models::InferenceOptions& options) { return models::SasrecInference(model, options); }) {}
 };
 
