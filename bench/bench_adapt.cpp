@@ -1,4 +1,4 @@
-// bench/bench_adapt.cpp: CHORD's device adaptation (personalize/device.hpp DeviceModel::adapt) and the
+// bench/bench_adapt.cpp: CHORD's device adaptation (personalize/device/device_model.hpp DeviceModel::adapt) and the
 // per-output-channel quantizer it spends its time in.
 //
 // Rows (Google Benchmark names; run with --benchmark_repetitions=N --benchmark_report_aggregates_only

@@ -34,9 +34,9 @@
 #include "chord/ops/elementwise.hpp"
 #include "chord/ops/norm.hpp"
 #include "chord/ref/activation.hpp"
-#include "chord/ref/norm.hpp"
 #include "chord/ref/attention.hpp"
 #include "chord/ref/conv.hpp"
+#include "chord/ref/norm.hpp"
 #include "common.hpp"
 #include "kernel_tables.hpp"
 

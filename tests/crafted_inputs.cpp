@@ -9,11 +9,11 @@
 
 #include "chord/core/checksum.hpp"
 #include "chord/data/reader.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/models/data_binding.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/hypernet_file.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/io/profile_message.hpp"
 
 namespace {
 

@@ -36,8 +36,8 @@
 #include "chord/data/metrics.hpp"
 #include "chord/nn/linear.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/evaluator.hpp"
+#include "chord/personalize/experiment/evaluator.hpp"
+#include "chord/personalize/training/backbone.hpp"
 
 namespace chord::test {
 

@@ -1,5 +1,5 @@
 // CHORD on the real recommenders: the SASRec and Caser backbone adapters (cloud), the device side
-// (personalize/device.hpp) and the per-user evaluators, on tiny models trained a few steps on
+// (personalize/device/device_model.hpp) and the per-user evaluators, on tiny models trained a few steps on
 // synthetic data.
 //   - loss_and_weight_grads against central finite differences on random entries of every personalized
 //     layer, both splits (norm-derived tolerance: ||fd - analytic|| <= 2e-2 ||analytic|| + a float-noise
@@ -25,18 +25,19 @@
 #include <vector>
 
 #include "chord/data/synthetic.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/models/evaluate.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/models/trainer.hpp"
 #include "chord/nn/random.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/personalize/caser_backbone.hpp"
-#include "chord/personalize/cloud.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/personalizer.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/io/profile_message.hpp"
-#include "chord/personalize/sasrec_backbone.hpp"
-#include "chord/personalize/trainer.hpp"
+#include "chord/personalize/experiment/model_evaluators.hpp"
+#include "chord/personalize/training/caser_backbone.hpp"
+#include "chord/personalize/training/hypernet_trainer.hpp"
+#include "chord/personalize/training/sasrec_backbone.hpp"
 
 #include "test_helpers.hpp"
 

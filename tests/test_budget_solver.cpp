@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "chord/personalize/budget_solver.hpp"
+#include "chord/personalize/cloud/budget_solver.hpp"
 
 using namespace chord;
 using namespace chord::personalize;

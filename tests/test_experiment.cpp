@@ -1,4 +1,4 @@
-// The experiment runner (personalize/experiment.hpp, finetune.hpp, experiment_report.hpp, experiment_json.hpp)
+// The experiment runner (personalize/experiment/: experiment.hpp, report.hpp, report_json.hpp; training/finetune.hpp)
 // on the planted backbone of planted_backbone.hpp, tiny: 96 users (the first 64 train the hypernetworks,
 // the other 32 are evaluated), budgets 2, 3 and 4 bits, on-device fine-tuning on 8 of them. It checks
 // what the report promises, not particular numbers:
@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "chord/io/strategy_packet.hpp"
-#include "chord/personalize/experiment.hpp"
-#include "chord/personalize/experiment_json.hpp"
-#include "chord/personalize/finetune.hpp"
 #include "chord/io/profile_message.hpp"
+#include "chord/io/strategy_packet.hpp"
+#include "chord/personalize/experiment/experiment.hpp"
+#include "chord/personalize/experiment/report_json.hpp"
+#include "chord/personalize/training/finetune.hpp"
 #include "planted_backbone.hpp"
 #include "test_helpers.hpp"
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "chord/io/file_kind.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/io/safetensors.hpp"
 #include "chord/io/strategy_packet.hpp"
-#include "chord/io/profile_message.hpp"
 
 namespace {
 

@@ -21,12 +21,12 @@
 #include "chord/core/checksum.hpp"
 #include "chord/data/reader.hpp"
 #include "chord/io/atomic_file.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/io/safetensors.hpp"
 #include "chord/models/data_binding.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/experiment_json.hpp"
-#include "chord/personalize/hypernet_file.hpp"
-#include "chord/io/profile_message.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
+#include "chord/personalize/experiment/report_json.hpp"
 
 using namespace chord;
 using Catch::Contains;

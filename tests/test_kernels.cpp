@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "chord/core/mixed_matrix.hpp"
-#include "chord/ops/dispatch.hpp"
 #include "chord/ops/activations.hpp"
+#include "chord/ops/dispatch.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
 #include "test_helpers.hpp"

@@ -4,7 +4,7 @@
 //                      --work-dir under the data's fingerprint (the file's content; synthetic: its seed);
 //   2. cloud           the hypernetworks trained on the frozen backbone for the device classes (--budgets),
 //                      cached next to the model (retrained whenever the model is);
-//   3. device <-> cloud personalize/experiment.hpp replays, per sampled user and device class, the real
+//   3. device <-> cloud personalize/experiment/experiment.hpp replays, per sampled user and device class, the real
 //                      path: profile -> CHRP message (bytes) -> the cloud decodes it and solves the user's
 //                      strategy -> CHRS packet (bytes) -> the device (an installed DeviceModel) decodes,
 //                      quantizes and packs (timed) -> ranking metrics; the same for the baselines
@@ -36,15 +36,15 @@
 #include "chord/data/candidates.hpp"
 #include "chord/data/split.hpp"
 #include "chord/io/bytes.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/models/trainer.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/personalize/cloud.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
+#include "chord/personalize/cloud/personalizer.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/personalize/experiment.hpp"
-#include "chord/personalize/hypernet_file.hpp"
-#include "chord/io/profile_message.hpp"
-#include "chord/personalize/trainer.hpp"
+#include "chord/personalize/experiment/experiment.hpp"
+#include "chord/personalize/training/hypernet_trainer.hpp"
 
 namespace chord::cli {
 

@@ -1,5 +1,5 @@
 // examples/chord/evaluation_common.hpp: what `chord experiment` and `chord demo` share to run
-// personalize/experiment.hpp on a real model: the cloud's backbone with its evaluator, the device
+// personalize/experiment/experiment.hpp on a real model: the cloud's backbone with its evaluator, the device
 // build (an installed DeviceModel per worker thread, so adaptation times and model bytes are the device's),
 // and the single-user latency of the device model (measure_latency).
 #pragma once
@@ -16,11 +16,12 @@
 #include "chord/models/caser_inference.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/models/sasrec_inference.hpp"
-#include "chord/personalize/caser_backbone.hpp"
-#include "chord/personalize/cloud.hpp"
+#include "chord/personalize/cloud/personalizer.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/personalize/experiment.hpp"
-#include "chord/personalize/sasrec_backbone.hpp"
+#include "chord/personalize/experiment/experiment.hpp"
+#include "chord/personalize/experiment/model_evaluators.hpp"
+#include "chord/personalize/training/caser_backbone.hpp"
+#include "chord/personalize/training/sasrec_backbone.hpp"
 
 namespace chord::cli {
 

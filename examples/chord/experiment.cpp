@@ -1,5 +1,5 @@
 // examples/chord/experiment.cpp: `chord experiment`: CHORD against every baseline at equal average bits on a
-// trained SASRec or Caser (personalize/experiment.hpp does the work; this file wires the real models in).
+// trained SASRec or Caser (personalize/experiment/experiment.hpp does the work; this file wires the real models in).
 //
 //   the trained backbone   SasrecBackbone / CaserBackbone on the model file and its data's leave-one-out split
 //   its evaluator          SasrecEvaluator / CaserEvaluator: HR/NDCG@5/10 of the test item, sampled (100
@@ -28,14 +28,15 @@
 #include "chord/io/safetensors.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/personalize/caser_backbone.hpp"
-#include "chord/personalize/cloud.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
+#include "chord/personalize/cloud/personalizer.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/personalize/experiment.hpp"
-#include "chord/personalize/experiment_json.hpp"
-#include "chord/personalize/hypernet_file.hpp"
-#include "chord/personalize/sasrec_backbone.hpp"
-#include "chord/personalize/trainer.hpp"
+#include "chord/personalize/experiment/experiment.hpp"
+#include "chord/personalize/experiment/model_evaluators.hpp"
+#include "chord/personalize/experiment/report_json.hpp"
+#include "chord/personalize/training/caser_backbone.hpp"
+#include "chord/personalize/training/hypernet_trainer.hpp"
+#include "chord/personalize/training/sasrec_backbone.hpp"
 
 namespace chord::cli {
 

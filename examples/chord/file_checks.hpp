@@ -29,7 +29,7 @@ inline models::LoadedModel load_model_file(const std::string& path, const std::s
   return models::load_model(path, expected);
 }
 
-// What the channel counts of a model's personalized layers (personalize/device.hpp) say it is:
+// What the channel counts of a model's personalized layers (personalize/device/device_model.hpp) say it is:
 // "a SASRec (2 blocks, d 64)", "a Caser (L 5, d 64)"; "" when they fit neither.
 inline std::string architecture_of_layer_table(const std::vector<std::uint32_t>& channels) {
   const std::size_t n = channels.size();

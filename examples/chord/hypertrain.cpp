@@ -13,10 +13,10 @@
 
 #include "chord/data/split.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/hypernet_file.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/layers.hpp"
-#include "chord/personalize/trainer.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
+#include "chord/personalize/training/hypernet_trainer.hpp"
 
 namespace chord::cli {
 

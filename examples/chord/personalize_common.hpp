@@ -15,13 +15,13 @@
 #include "chord/io/file_kind.hpp"
 #include "chord/io/safetensors.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/caser_backbone.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/personalize/hypernet_file.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/layers.hpp"
-#include "chord/personalize/sasrec_backbone.hpp"
+#include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/caser_backbone.hpp"
+#include "chord/personalize/training/sasrec_backbone.hpp"
 
 namespace chord::cli {
 

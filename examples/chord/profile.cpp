@@ -11,9 +11,9 @@
 #include "personalize_common.hpp"
 
 #include "chord/data/split.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/models/model_file.hpp"
 #include "chord/personalize/device/device_model.hpp"
-#include "chord/io/profile_message.hpp"
 
 namespace chord::cli {
 

@@ -9,11 +9,11 @@
 #include "personalize_common.hpp"
 
 #include "chord/io/atomic_file.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/io/strategy_packet.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/cloud.hpp"
-#include "chord/personalize/layers.hpp"
-#include "chord/io/profile_message.hpp"
+#include "chord/personalize/cloud/personalizer.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::cli {
 

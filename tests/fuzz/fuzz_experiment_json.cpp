@@ -1,5 +1,5 @@
 // libFuzzer target: the experiment-report reader (JSON).
-#include "chord/personalize/experiment_json.hpp"
+#include "chord/personalize/experiment/report_json.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,7 +1,7 @@
 // libFuzzer target: a safetensors file read as the hypernetworks of a small fixed backbone (two layers,
 // profile dimension 3): config from the metadata (bounded), then every tensor. First byte: odd = the
 // checksum is required, even = not.
-#include "chord/personalize/hypernet_file.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

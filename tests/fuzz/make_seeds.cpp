@@ -10,8 +10,8 @@
 #include "chord/io/profile_message.hpp"
 #include "chord/io/strategy_packet.hpp"
 #include "chord/models/model_file.hpp"
-#include "chord/personalize/experiment_json.hpp"
-#include "chord/personalize/hypernet_file.hpp"
+#include "chord/personalize/cloud/hypernet_file.hpp"
+#include "chord/personalize/experiment/report_json.hpp"
 
 namespace {
 

@@ -24,7 +24,7 @@ struct InputLimits {
   std::int64_t max_sequence = std::int64_t(1) << 16;   // SASRec max_len, Caser L and T
   std::int64_t max_negatives = std::int64_t(1) << 16;  // Caser negatives per target
   std::int64_t max_parameters = std::int64_t(1) << 30; // floats in one model (4 GiB as fp32)
-  // Hypernetwork files (personalize/hypernet_file.hpp): the widths the CLI's hypertrain accepts.
+  // Hypernetwork files (personalize/cloud/hypernet_file.hpp): the widths the CLI's hypertrain accepts.
   std::int64_t max_hypernet_width = 4096;              // chord.hidden, chord.rank
   // |value| of a stored weight or profile value. Squares (layer norm, importance, attention dots)
   // of anything below 2^50 summed over 2^20 terms stay below FLT_MAX (2^128).

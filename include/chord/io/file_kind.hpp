@@ -6,7 +6,7 @@
 // Sniffing only names the kind; the file's own reader still validates everything. The signs:
 //   safetensors   u64 little-endian header length N, N + 8 <= file size, byte 8 = '{'; then, in the
 //                 header's text: "chord-model" (io/model_file.hpp: format) -> model file,
-//                 "hypernetworks" (personalize/hypernet_file.hpp: chord.kind) -> hypernetwork file,
+//                 "hypernetworks" (personalize/cloud/hypernet_file.hpp: chord.kind) -> hypernetwork file,
 //                 anything else -> another safetensors file
 //   "CHRS"        strategy packet (io/strategy_packet.hpp);  "CHRP" profile message (io/profile_message.hpp)
 //   text          printable ASCII, tabs and line breaks only: '{' or '[' first -> JSON report, else a

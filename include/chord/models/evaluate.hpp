@@ -57,7 +57,7 @@ struct UserRanks {
 };
 
 // The per-user step of evaluate(): encode user u's history once, rank its target under the requested
-// protocols. Public so that callers ranking one user at a time (personalize/evaluator.hpp) share it.
+// protocols. Public so that callers ranking one user at a time (personalize/experiment/evaluator.hpp) share it.
 template <typename Engine>
 UserRanks rank_user(const Engine& engine, const data::LeaveOneOutSplit& split, std::int32_t u, data::Phase phase,
                     std::uint64_t seed, bool sampled, bool full, typename Engine::Scratch& scratch, RankBuffers& b) {

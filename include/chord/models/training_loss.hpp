@@ -2,7 +2,7 @@
 //
 // The model classes (sasrec.hpp, caser.hpp) declare their loss() but define it here, so that the
 // device, which includes the classes through model files and inference graphs, includes none of the
-// training-only code (nn/loss.hpp; see personalize/device.hpp). Anything that calls loss() (the
+// training-only code (nn/loss.hpp; see personalize/device/device_model.hpp). Anything that calls loss() (the
 // trainers, the tests, the CHORD backbone adapters) includes this header.
 #pragma once
 

@@ -13,8 +13,8 @@
 
 #include "chord/core/activations.hpp"
 #include "chord/core/error.hpp"
-#include "chord/core/mixed_matrix.hpp"
 #include "chord/core/layer_weights.hpp"
+#include "chord/core/mixed_matrix.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/ref/gemm.hpp"
 

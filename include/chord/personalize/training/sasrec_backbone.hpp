@@ -1,4 +1,4 @@
-// chord/personalize/sasrec_backbone.hpp: SASRec as a CHORD backbone (cloud side), and its device evaluator.
+// chord/personalize/training/sasrec_backbone.hpp: SASRec as a CHORD backbone (cloud side).
 //
 // SasrecBackbone adapts a trained, frozen models::SasrecModel and a leave-one-out split to
 // PersonalizableBackbone (backbone.hpp):
@@ -43,9 +43,8 @@
 #include "chord/nn/loss.hpp"
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/engine_evaluator.hpp"
-#include "chord/personalize/parameter_layers.hpp"
+#include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/parameter_layers.hpp"
 
 namespace chord::personalize {
 
@@ -171,15 +170,6 @@ class SasrecBackbone : public PersonalizableBackbone {
   data::SasrecSampler sampler_;
   models::SasrecInference fp32_;
   ParameterLayers tensors_{"SasrecBackbone", models::describe(model_.config()), model_.params()};
-};
-
-// DeviceEvaluator for SASRec (evaluator.hpp, engine_evaluator.hpp).
-class SasrecEvaluator : public EngineEvaluator<models::SasrecInference> {
- public:
-  // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
-  SasrecEvaluator(const models::SasrecModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
-      : EngineEvaluator(split, models::describe(model.config()), model.params(), o,
-                        [&](const models::InferenceOptions& options) { return models::SasrecInference(model, options); }) {}
 };
 
 }  // namespace chord::personalize

@@ -1,4 +1,4 @@
-// chord/personalize/hypernetwork.hpp: the three hypernetworks of CHORD, small MLPs on the profile u.
+// chord/personalize/cloud/hypernetwork.hpp: the three hypernetworks of CHORD, small MLPs on the profile u.
 //
 // docs/design.md#chord-importance: from one user's profile u (a [d] vector), three networks predict how sensitive
 // this user's loss is to the quantization of each personalized weight, at three granularities:
@@ -15,7 +15,7 @@
 //   layer:   [L]
 // The same registry also holds the relaxation's three coefficients (relaxation.hpp, used in training
 // only): "relax.sharpness" [1], "relax.rate" [2]. Parameter names are safetensors-ready:
-// "element.fc1.weight", "filter.fc2.bias", ... (trainer.hpp saves and loads them).
+// "element.fc1.weight", "filter.fc2.bias", ... (hypernet_file.hpp saves and loads them).
 //
 // Initialization: PyTorch's nn.Linear init, then fc2 scaled by 0.1, so every raw output starts near 0:
 // s, g and lambda start near softplus(0) = 0.69 for everyone, and the initial importance is close to

@@ -1,4 +1,4 @@
-// chord/personalize/trainer.hpp: training the hypernetworks on the cloud, the backbone frozen.
+// chord/personalize/training/hypernet_trainer.hpp: training the hypernetworks on the cloud, the backbone frozen.
 //
 // One user's objective (user_objective) chains every piece of docs/design.md#chord-training:
 //   u --hypernetworks--> raw outputs --importance--> c --relaxation--> W_eff --backbone--> L_rec, dL/dW_eff
@@ -32,11 +32,11 @@
 #include "chord/nn/batch_parallel.hpp"
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/importance.hpp"
-#include "chord/personalize/layers.hpp"
-#include "chord/personalize/relaxation.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/importance.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
+#include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/relaxation.hpp"
 
 namespace chord::personalize {
 

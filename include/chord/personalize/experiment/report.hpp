@@ -1,5 +1,5 @@
-// chord/personalize/experiment_report.hpp: what the experiment runner (experiment.hpp) measures, and its
-// aligned text table. JSON: experiment_json.hpp.
+// chord/personalize/experiment/report.hpp: what the experiment runner (experiment.hpp) measures, and its
+// aligned text table. JSON: report_json.hpp.
 //
 // One MethodResult per (method, budget). Methods, in table order (method names are the JSON's):
 //   fp32                   the unquantized model (the same numbers repeated at every budget, as reference)
@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "chord/core/strategy.hpp"
-#include "chord/personalize/evaluator.hpp"
+#include "chord/personalize/experiment/evaluator.hpp"
 
 namespace chord::personalize {
 

@@ -1,4 +1,4 @@
-// chord/personalize/budget_solver.hpp: channel importances + a bits budget -> one 2-bit level per channel.
+// chord/personalize/cloud/budget_solver.hpp: channel importances + a bits budget -> one 2-bit level per channel.
 //
 // The cloud's last step (docs/design.md#chord-solver). Given, for every personalized channel, an importance
 // c >= 0 (how much this user's loss grows when the channel is quantized coarsely) and a target average

@@ -1,4 +1,4 @@
-// chord/personalize/hypernet_file.hpp: trained hypernetworks as a safetensors file.
+// chord/personalize/cloud/hypernet_file.hpp: trained hypernetworks as a safetensors file.
 //
 // Every tensor of the registry (hypernetwork.hpp: "element.fc1.weight", ..., "relax.rate") under its own
 // name and shape, F32, so PyTorch tooling can read them; io/safetensors.hpp adds the checksum and writes
@@ -21,7 +21,7 @@
 #include "chord/core/limits.hpp"
 #include "chord/io/bytes.hpp"
 #include "chord/io/safetensors.hpp"
-#include "chord/personalize/hypernetwork.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
 
 namespace chord::personalize {
 

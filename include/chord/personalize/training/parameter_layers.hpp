@@ -1,4 +1,4 @@
-// chord/personalize/parameter_layers.hpp: personalized layers that are tensors of an nn::Parameters
+// chord/personalize/training/parameter_layers.hpp: personalized layers that are tensors of an nn::Parameters
 // registry (the model description's personalized tensors), and the two chores every such adapter
 // does per call (SasrecBackbone, CaserBackbone).
 //
@@ -17,7 +17,7 @@
 #include "chord/core/error.hpp"
 #include "chord/models/description.hpp"
 #include "chord/nn/parameters.hpp"
-#include "chord/personalize/layers.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::personalize {
 

@@ -1,6 +1,6 @@
-// chord/personalize/baselines.hpp: the strategies CHORD is compared with, at the same average bits.
+// chord/personalize/experiment/baselines.hpp: the strategies CHORD is compared with, at the same average bits.
 //
-// docs/design.md#evaluation. Every mixed baseline goes through the SAME solver as CHORD (cloud.hpp
+// docs/design.md#evaluation. Every mixed baseline goes through the SAME solver as CHORD (cloud/personalizer.hpp
 // solve_strategy, per-channel error curves included), so at one budget they differ only in the
 // importances they rank channels by:
 //   population    the mean of the trained hypernetworks' importance over the training users: the best
@@ -18,9 +18,9 @@
 #include "chord/core/error.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/importance.hpp"
-#include "chord/personalize/layers.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/importance.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::personalize {
 

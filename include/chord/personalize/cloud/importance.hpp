@@ -1,4 +1,4 @@
-// chord/personalize/importance.hpp: multi-granularity sensitivity -> one importance per channel.
+// chord/personalize/cloud/importance.hpp: multi-granularity sensitivity -> one importance per channel.
 //
 // docs/design.md#chord-importance, from the raw outputs of the three hypernetworks (hypernetwork.hpp) for one user:
 //   element:  s_ij = softplus(A_i . B_j)                       (>= 0, a user-specific diagonal Hessian)
@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/layers.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::personalize {
 

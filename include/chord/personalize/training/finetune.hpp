@@ -1,4 +1,4 @@
-// chord/personalize/finetune.hpp: on-device fine-tuning, the baseline CHORD avoids (docs/design.md#evaluation).
+// chord/personalize/training/finetune.hpp: on-device fine-tuning, the baseline CHORD avoids (docs/design.md#evaluation).
 //
 // Quantization-aware training (QAT) of ONE user's personalized weights on the device, at fixed
 // per-channel widths (the experiment starts it from the user-agnostic strategy at the same budget):
@@ -28,8 +28,8 @@
 #include "chord/nn/adam.hpp"
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/layers.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
+#include "chord/personalize/training/backbone.hpp"
 
 namespace chord::personalize {
 

@@ -1,9 +1,9 @@
-// chord/personalize/experiment.hpp: CHORD against every baseline at equal average bits (docs/design.md#evaluation).
+// chord/personalize/experiment/experiment.hpp: CHORD against every baseline at equal average bits (docs/design.md#evaluation).
 //
 // Backbone-agnostic: any PersonalizableBackbone with a DeviceEvaluator (its per-user HR/NDCG under given
 // personalized weights and widths). For each budget, every mixed strategy comes from the SAME solver
-// (cloud.hpp solve_strategy) and differs only in the importances it ranks channels by
-// (experiment_report.hpp lists the methods). What each device does is replayed for real, per user:
+// (cloud/personalizer.hpp solve_strategy) and differs only in the importances it ranks channels by
+// (report.hpp lists the methods). What each device does is replayed for real, per user:
 //   chord      u = backbone.profile(user) -> encode_profile -> CloudPersonalizer::respond (bytes) ->
 //              decode_strategy -> strategy_bits -> the device build (quantize + pack) -> evaluate;
 //   shared     one packet per budget for everybody (user_agnostic, random_mixed, q2_energy): decode + build;
@@ -15,7 +15,7 @@
 // Users: a seeded sample of the evaluation pool, split statically over nn::run_workers threads; every
 // per-user number lands in its own slot, so the metrics, bits and bytes do not depend on the thread count
 // (only the times do). Hypernetworks trained inside depend on the seed (and, through float summation
-// order, on the thread count: trainer.hpp).
+// order, on the thread count: training/hypernet_trainer.hpp).
 #pragma once
 
 #include <algorithm>
@@ -32,21 +32,21 @@
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/io/bytes.hpp"
+#include "chord/io/profile_message.hpp"
 #include "chord/io/strategy_packet.hpp"
 #include "chord/nn/batch_parallel.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/baselines.hpp"
-#include "chord/personalize/cloud.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/personalizer.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 #include "chord/personalize/device/adaptation.hpp"
-#include "chord/personalize/device_builder.hpp"
-#include "chord/personalize/evaluator.hpp"
-#include "chord/personalize/experiment_report.hpp"
-#include "chord/personalize/finetune.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/layers.hpp"
-#include "chord/io/profile_message.hpp"
-#include "chord/personalize/trainer.hpp"
+#include "chord/personalize/experiment/baselines.hpp"
+#include "chord/personalize/experiment/device_builder.hpp"
+#include "chord/personalize/experiment/evaluator.hpp"
+#include "chord/personalize/experiment/report.hpp"
+#include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/finetune.hpp"
+#include "chord/personalize/training/hypernet_trainer.hpp"
 
 namespace chord::personalize {
 

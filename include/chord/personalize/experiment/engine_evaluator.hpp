@@ -1,4 +1,4 @@
-// chord/personalize/engine_evaluator.hpp: DeviceEvaluator (evaluator.hpp) over an inference graph.
+// chord/personalize/experiment/engine_evaluator.hpp: DeviceEvaluator (evaluator.hpp) over an inference graph.
 //
 // One implementation for SASRec and Caser (SasrecEvaluator, CaserEvaluator in the backbone headers): an
 // engine is models::SasrecInference or models::CaserInference, which both offer rebuild_personalized
@@ -27,13 +27,13 @@
 #include "chord/core/quantizer.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/data/split.hpp"
+#include "chord/models/description.hpp"
 #include "chord/models/evaluate.hpp"
 #include "chord/models/runtime_layers.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/models/description.hpp"
 #include "chord/personalize/device/adaptation.hpp"
 #include "chord/personalize/device/plan.hpp"
-#include "chord/personalize/evaluator.hpp"
+#include "chord/personalize/experiment/evaluator.hpp"
 
 namespace chord::personalize {
 

@@ -1,4 +1,4 @@
-// chord/personalize/device_builder.hpp: what the experiment's simulated device builds for a set of widths.
+// chord/personalize/experiment/device_builder.hpp: what the experiment's simulated device builds for a set of widths.
 //
 // The experiment (experiment.hpp) times each device's adaptation and counts the bytes of what it
 // would run. A DeviceBuilder is that device: build(bits) makes the personalized model for the widths
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "chord/core/mixed_matrix.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 #include "chord/personalize/device/adaptation.hpp"
-#include "chord/personalize/layers.hpp"
 
 namespace chord::personalize {
 

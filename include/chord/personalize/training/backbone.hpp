@@ -1,4 +1,4 @@
-// chord/personalize/backbone.hpp: what a recommender must offer to be personalized by CHORD.
+// chord/personalize/training/backbone.hpp: what a recommender must offer to be personalized by CHORD.
 //
 // CHORD is backbone-independent: the hypernetworks see a backbone only through this interface, so
 // SASRec, Caser or the test's small MLP plug in the same way. It is an abstract class, not a template
@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "chord/io/strategy_packet.hpp"
-#include "chord/personalize/layers.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::personalize {
 

@@ -1,4 +1,4 @@
-// chord/personalize/cloud.hpp: the request/answer path between device and cloud (docs/design.md#chord).
+// chord/personalize/cloud/personalizer.hpp: the request/answer path between device and cloud (docs/design.md#chord).
 //
 //   device: profile u, budget, palette --encode_profile--> bytes ---------------------------------+
 //   cloud:  decode_profile (strict) -> hypernetworks(u) -> importance c -> solve_strategy(c, budget,  |
@@ -19,12 +19,12 @@
 #include "chord/core/error.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/core/strategy.hpp"
-#include "chord/io/strategy_packet.hpp"
-#include "chord/personalize/budget_solver.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/importance.hpp"
-#include "chord/personalize/layers.hpp"
 #include "chord/io/profile_message.hpp"
+#include "chord/io/strategy_packet.hpp"
+#include "chord/personalize/cloud/budget_solver.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/importance.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::personalize {
 

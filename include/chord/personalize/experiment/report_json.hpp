@@ -1,4 +1,4 @@
-// chord/personalize/experiment_json.hpp: the experiment report as JSON (nlohmann/json, header-only;
+// chord/personalize/experiment/report_json.hpp: the experiment report as JSON (nlohmann/json, header-only;
 // Debian nlohmann-json3-dev), written atomically, and read back strictly.
 //
 // Layout (keys in the order written; metrics like `chord eval --report`'s: "hr@5", "ndcg@5", ...):
@@ -22,7 +22,7 @@
 
 #include "chord/core/error.hpp"
 #include "chord/io/atomic_file.hpp"
-#include "chord/personalize/experiment_report.hpp"
+#include "chord/personalize/experiment/report.hpp"
 
 namespace chord::personalize {
 

@@ -1,4 +1,4 @@
-// chord/personalize/relaxation.hpp: the differentiable level assignment used to train the hypernetworks.
+// chord/personalize/training/relaxation.hpp: the differentiable level assignment used to train the hypernetworks.
 //
 // The budget solver (budget_solver.hpp) is a discrete greedy: no gradient flows through it. In training
 // (docs/design.md#chord-training, backbone frozen) each channel c instead draws its level from a distribution
@@ -6,13 +6,13 @@
 //   x_c     = log(c_c / fan_in_c + 1e-30) - mean over ALL personalized channels   (per-weight importance,
 //             centred: like the solver, the assignment ignores a common scale of the importances)
 //   a_c     = exp(x_c + log_rate(B))          the predicted loss of channel c at 2 bits, per weight, in bits
-//   cost    = a_c r_c(k) + palette[k]         k = level 0..3; r_c the channel's solver curve (layers.hpp:
+//   cost    = a_c r_c(k) + palette[k]         k = level 0..3; r_c the channel's solver curve (cloud/quantization_cache.hpp:
 //             its squared error at that width over its 2-bit error, so a_c r_c(k) is the predicted loss)
 //   z_{c,k} = -sharpness * cost_{c,k}
 //   y_c     = softmax((z_c + G_c) / tau)      G_{c,k} ~ Gumbel(0, 1), seeded
 //   pi_c    = y_c (default), or one_hot(argmax_k y_{c,k}) in the forward pass and y_c in the backward pass
 //             (straight-through, RelaxationOptions::straight_through)
-//   W_eff_c = sum_k pi_{c,k} Q_{palette[k]}(W_c)   the precomputed rows (layers.hpp); Q_0 = 0
+//   W_eff_c = sum_k pi_{c,k} Q_{palette[k]}(W_c)   the precomputed rows (cloud/quantization_cache.hpp); Q_0 = 0
 //   loss    = L_rec(W_eff) + mu (E[bits] - B)^2,   E[bits] = sum_c fan_in_c sum_k p_{c,k} palette[k] / sum_c fan_in_c
 // Why this cost: the solver minimizes sum_c c_c r_c(k_c) subject to the budget; its greedy reaches the
 // Lagrangian optimum, which picks per channel the k minimizing c_c r_c(k) + lambda fan_in_c palette[k],
@@ -42,8 +42,8 @@
 #include "chord/core/strategy.hpp"
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/hypernetwork.hpp"
-#include "chord/personalize/layers.hpp"
+#include "chord/personalize/cloud/hypernetwork.hpp"
+#include "chord/personalize/cloud/quantization_cache.hpp"
 
 namespace chord::personalize {
 

@@ -1,4 +1,4 @@
-// chord/personalize/caser_backbone.hpp: Caser as a CHORD backbone (cloud side), and its device evaluator.
+// chord/personalize/training/caser_backbone.hpp: Caser as a CHORD backbone (cloud side).
 //
 // CaserBackbone adapts a trained, frozen models::CaserModel and a leave-one-out split to
 // PersonalizableBackbone (backbone.hpp):
@@ -6,7 +6,7 @@
 //              conv_h.h1.weight .. conv_h.hL.weight [nh, h d] (each horizontal filter of height h is a
 //              channel over its h x d window), fc1.weight [d, nv d + L nh] (each hidden unit of z is a
 //              channel): the layers that turn the user's recent items into the user's state, i.e. the
-//              computation a user's own sequence drives. The tables stay uniform (device.hpp):
+//              computation a user's own sequence drives. The tables stay uniform (models/description.hpp):
 //              item_emb and user_emb [rows, d], and out_emb [num_items + 1, 2d], the biggest tensor of
 //              the model (it scores the catalogue), with out_bias fp32.
 //   profile(u) x = [z | user_emb[u + 1]] [2d]: the fp32 inference graph's state from the user's last L
@@ -43,9 +43,8 @@
 #include "chord/models/training_loss.hpp"
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
-#include "chord/personalize/backbone.hpp"
-#include "chord/personalize/engine_evaluator.hpp"
-#include "chord/personalize/parameter_layers.hpp"
+#include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/parameter_layers.hpp"
 
 namespace chord::personalize {
 
@@ -163,15 +162,6 @@ class CaserBackbone : public PersonalizableBackbone {
   ParameterLayers tensors_{"CaserBackbone", models::describe(model_.config()), model_.params()};
   std::vector<std::size_t> first_window_;
   std::size_t max_rows_ = 1, validation_rows_ = 1;
-};
-
-// DeviceEvaluator for Caser (evaluator.hpp, engine_evaluator.hpp).
-class CaserEvaluator : public EngineEvaluator<models::CaserInference> {
- public:
-  // Keeps a reference to the split (it must outlive the evaluator); the engines copy the weights.
-  CaserEvaluator(const models::CaserModel& model, const data::LeaveOneOutSplit& split, const EvaluatorOptions& o = {})
-      : EngineEvaluator(split, models::describe(model.config()), model.params(), o,
-                        [&](const models::InferenceOptions& options) { return models::CaserInference(model, options); }) {}
 };
 
 }  // namespace chord::personalize

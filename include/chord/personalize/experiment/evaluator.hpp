@@ -1,4 +1,4 @@
-// chord/personalize/evaluator.hpp: one user's test metrics on the device model a strategy produces.
+// chord/personalize/experiment/evaluator.hpp: one user's test metrics on the device model a strategy produces.
 //
 // The experiment runner compares strategies (CHORD, the baselines of baselines.hpp, uniform PTQ, fp32)
 // user by user: for each user it has one weight matrix per personalized layer (the frozen fp32 weights,

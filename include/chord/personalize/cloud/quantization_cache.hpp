@@ -1,4 +1,4 @@
-// chord/personalize/layers.hpp: the personalized layers of a backbone, and their precomputed quantizations.
+// chord/personalize/cloud/quantization_cache.hpp: the personalized layers of a backbone, and their precomputed quantizations.
 //
 // CHORD personalizes output channels of some of a backbone's weight matrices (docs/design.md#chord). The
 // backbone is frozen, so everything the cloud needs about a channel's quantization is computed ONCE:
@@ -22,7 +22,7 @@
 #include "chord/core/error.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/core/strategy.hpp"
-#include "chord/personalize/budget_solver.hpp"
+#include "chord/personalize/cloud/budget_solver.hpp"
 
 namespace chord::personalize {
 
