@@ -26,7 +26,7 @@ class DeviceBuilder {
   virtual std::size_t build(const Widths& bits) = 0;
 };
 // Makes a worker's builder; called once per worker thread, concurrently.
-using DeviceBuild = std::function<std::unique_ptr<DeviceBuilder>()>;
+using MakeDeviceBuilder = std::function<std::unique_ptr<DeviceBuilder>()>;
 
 // The personalized layers' cached codes selected and packed (MixedMatrix: packed weights + scales),
 // plus the rest of the model, which the strategy does not touch: other_fp32_bytes for the fp32 model,
@@ -59,7 +59,7 @@ class PackPersonalizedLayers : public DeviceBuilder {
 };
 
 // The frozen layers' codes are computed here, once, and shared by every worker's builder.
-inline DeviceBuild pack_personalized_layers(const std::vector<PersonalizedLayer>& layers,
+inline MakeDeviceBuilder pack_personalized_layers(const std::vector<PersonalizedLayer>& layers,
                                             std::size_t other_fp32_bytes = 0, std::size_t other_device_bytes = 0) {
   auto codes = std::make_shared<const FrozenChannelCodes>(layer_shapes(layers), original_weights(layers));
   return [codes, other_fp32_bytes, other_device_bytes]() -> std::unique_ptr<DeviceBuilder> {

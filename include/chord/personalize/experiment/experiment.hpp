@@ -55,7 +55,7 @@ struct ExperimentModel {
   const PersonalizableBackbone* backbone = nullptr;
   const DeviceEvaluator* evaluator = nullptr;
   const Hypernetworks* nets = nullptr;  // trained for this backbone; null: trained inside (options.training)
-  DeviceBuild build;                    // empty: pack_personalized_layers(backbone->layers())
+  MakeDeviceBuilder build;              // empty: pack_personalized_layers(backbone->layers())
 };
 
 struct ExperimentOptions {
@@ -110,7 +110,7 @@ struct PreparedModel {
   const Hypernetworks* nets = nullptr;
   std::uint64_t fingerprint = 0;
   std::unique_ptr<CloudPersonalizer> cloud;
-  DeviceBuild build;
+  MakeDeviceBuilder build;
   std::string hypernetworks;  // "given" or how they were trained
 };
 

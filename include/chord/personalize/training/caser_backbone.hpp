@@ -44,11 +44,12 @@
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
 #include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/model_backbone.hpp"
 #include "chord/personalize/training/parameter_layers.hpp"
 
 namespace chord::personalize {
 
-class CaserBackbone : public PersonalizableBackbone {
+class CaserBackbone : public ModelBackbone<models::CaserModel, models::CaserInference> {
  public:
   struct Scratch : Workspace {
     nn::Parameters params;
@@ -59,9 +60,8 @@ class CaserBackbone : public PersonalizableBackbone {
 
   // Keeps references: model and split must outlive the adapter.
   CaserBackbone(const models::CaserModel& model, const data::LeaveOneOutSplit& split)
-      : model_(model), split_(split),
-        sampler_(split, {model.config().L, model.config().T, model.config().negatives}, 0),
-        fp32_(model, models::InferenceOptions{}) {
+      : ModelBackbone(model, split, "CaserBackbone"),
+        sampler_(split, {model.config().L, model.config().T, model.config().negatives}, 0) {
     const models::CaserConfig& c = model.config();
     CHORD_CHECK(split.num_items <= c.num_items && split.num_users <= c.num_users, "CaserBackbone: the data has ",
                 split.num_users, " users and items up to ", split.num_items, ", the model knows ", c.num_users,
@@ -76,20 +76,6 @@ class CaserBackbone : public PersonalizableBackbone {
     validation_rows_ = (std::size_t(data::kSampledNegatives) + std::size_t(c.negatives) - 1) / std::size_t(c.negatives);
     max_rows_ = std::max(max_rows_, validation_rows_);
     CHORD_CHECK(sampler_.num_windows() == first_window_.back(), "CaserBackbone: window count disagrees with the sampler");
-  }
-
-  std::string architecture() const override { return "caser"; }
-  std::vector<PersonalizedLayer> layers() const override { return tensors_.layers(); }
-  std::size_t profile_dim() const override { return 2 * std::size_t(model_.config().d); }
-  std::size_t user_count() const override { return std::size_t(split_.num_users); }
-
-  std::vector<float> profile(std::size_t user) const override {
-    check_user(user);
-    const auto& history = split_.train[user];
-    std::vector<float> x(profile_dim());
-    auto s = fp32_.make_scratch();
-    fp32_.encode(std::int32_t(user), history.data(), history.size(), s, x.data());
-    return x;
   }
 
   std::unique_ptr<Workspace> make_workspace() const override {
@@ -120,14 +106,7 @@ class CaserBackbone : public PersonalizableBackbone {
     return loss;
   }
 
-  const models::CaserModel& model() const { return model_; }
-  const data::LeaveOneOutSplit& split() const { return split_; }
-
  private:
-  void check_user(std::size_t user) const {
-    CHORD_CHECK(user < user_count(), "CaserBackbone: user ", user, " is out of range (", user_count(), " users)");
-  }
-
   std::size_t load_train(const UserLossRequest& request, Scratch& s) const {
     const std::size_t first = first_window_[request.user], rows = first_window_[request.user + 1] - first;
     std::int32_t user = 0;
@@ -155,11 +134,7 @@ class CaserBackbone : public PersonalizableBackbone {
     return validation_rows_;
   }
 
-  const models::CaserModel& model_;
-  const data::LeaveOneOutSplit& split_;
   data::CaserSampler sampler_;
-  models::CaserInference fp32_;
-  ParameterLayers tensors_{"CaserBackbone", models::describe(model_.config()), model_.params()};
   std::vector<std::size_t> first_window_;
   std::size_t max_rows_ = 1, validation_rows_ = 1;
 };

@@ -44,11 +44,12 @@
 #include "chord/nn/parameters.hpp"
 #include "chord/nn/random.hpp"
 #include "chord/personalize/training/backbone.hpp"
+#include "chord/personalize/training/model_backbone.hpp"
 #include "chord/personalize/training/parameter_layers.hpp"
 
 namespace chord::personalize {
 
-class SasrecBackbone : public PersonalizableBackbone {
+class SasrecBackbone : public ModelBackbone<models::SasrecModel, models::SasrecInference> {
  public:
   struct Scratch : Workspace {
     nn::Parameters params;     // the model's, personalized tensors overwritten by w_eff
@@ -61,24 +62,9 @@ class SasrecBackbone : public PersonalizableBackbone {
 
   // Keeps references: model and split must outlive the adapter.
   SasrecBackbone(const models::SasrecModel& model, const data::LeaveOneOutSplit& split)
-      : model_(model), split_(split), sampler_(split, model.config().max_len, 0),
-        fp32_(model, models::InferenceOptions{}) {
+      : ModelBackbone(model, split, "SasrecBackbone"), sampler_(split, model.config().max_len, 0) {
     CHORD_CHECK(split.num_items <= model.config().num_items, "SasrecBackbone: the data has items up to ",
                 split.num_items, ", the model knows 1..", model.config().num_items);
-  }
-
-  std::string architecture() const override { return "sasrec"; }
-  std::vector<PersonalizedLayer> layers() const override { return tensors_.layers(); }
-  std::size_t profile_dim() const override { return std::size_t(model_.config().d); }
-  std::size_t user_count() const override { return std::size_t(split_.num_users); }
-
-  std::vector<float> profile(std::size_t user) const override {
-    check_user(user);
-    const auto& history = split_.train[user];
-    std::vector<float> h(profile_dim());
-    auto s = fp32_.make_scratch();
-    fp32_.encode(std::int32_t(user), history.data(), history.size(), s, h.data());
-    return h;
   }
 
   std::unique_ptr<Workspace> make_workspace() const override {
@@ -105,14 +91,7 @@ class SasrecBackbone : public PersonalizableBackbone {
     return loss;
   }
 
-  const models::SasrecModel& model() const { return model_; }
-  const data::LeaveOneOutSplit& split() const { return split_; }
-
  private:
-  void check_user(std::size_t user) const {
-    CHORD_CHECK(user < user_count(), "SasrecBackbone: user ", user, " is out of range (", user_count(), " users)");
-  }
-
   double train_loss(const UserLossRequest& request, Scratch& s, bool backward) const {
     sampler_.fill_row(std::int32_t(request.user), request.seed, s.inputs.data(), s.positives.data(),
                       s.negatives.data());
@@ -165,11 +144,7 @@ class SasrecBackbone : public PersonalizableBackbone {
     return loss;
   }
 
-  const models::SasrecModel& model_;
-  const data::LeaveOneOutSplit& split_;
   data::SasrecSampler sampler_;
-  models::SasrecInference fp32_;
-  ParameterLayers tensors_{"SasrecBackbone", models::describe(model_.config()), model_.params()};
 };
 
 }  // namespace chord::personalize
