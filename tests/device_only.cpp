@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -119,5 +120,50 @@ TEST_CASE("Device path: strategy packets applied on SASRec and Caser equal the W
     REQUIRE(u.size() == device.profile_dim());
     const std::vector<std::uint8_t> message = encode_profile({device.fingerprint(), 3.0f, kStandardPalette, u});
     REQUIRE(decode_profile(message, {device.fingerprint(), u.size()}, "device").profile == u);
+  }
+}
+
+TEST_CASE("Personalizing the embedding tables is one flag in the description", "[device]") {
+  models::SasrecConfig sc;
+  sc.num_items = 30, sc.d = 8, sc.blocks = 1, sc.heads = 2, sc.max_len = 6, sc.hidden = 12;
+  models::SasrecModel sasrec(sc);
+  sasrec.init(5);
+  models::CaserConfig cc;
+  cc.num_items = 30, cc.num_users = 5, cc.d = 8, cc.L = 3, cc.nh = 2, cc.nv = 2;
+  models::CaserModel caser(cc);
+  caser.init(6);
+  const std::vector<std::int32_t> history = {3, 7, 1, 30, 12, 5, 9, 2};
+
+  for (const bool is_sasrec : {true, false}) {
+    INFO((is_sasrec ? "sasrec" : "caser"));
+    const models::LoadedModel loaded =
+        is_sasrec ? through_file("sasrec_tables", &sasrec, nullptr) : through_file("caser_tables", nullptr, &caser);
+    models::ModelDescription whole = models::describe(loaded);
+    for (models::QuantizableTensor& t : whole.tensors) t.personalized = true;  // the tables too
+    const DeviceModel usual(loaded);
+    DeviceModel device(loaded, {}, whole);
+    REQUIRE(device.layers().size() == whole.tensors.size());
+    REQUIRE(device.layers().front().name == "item_emb.weight");
+    REQUIRE(device.fingerprint() != usual.fingerprint());  // a packet for one is refused by the other
+    const std::vector<std::uint8_t> bytes = encode_strategy(random_packet(device, 9));
+    REQUIRE_THROWS_AS(DeviceModel(loaded).adapt(bytes.data(), bytes.size(), "usual"), Error);
+    const Adaptation a = device.adapt(bytes.data(), bytes.size(), "whole");
+    // every table row got its own width, pruned rows included, and the device's scores are the W-A8
+    // reference engine's built from the same per-row plan (quantized afresh, not from the cache)
+    REQUIRE(device.bits() == a.bits);
+    const std::vector<std::uint8_t>& rows = a.bits.front();
+    REQUIRE(std::count(rows.begin(), rows.end(), std::uint8_t(0)) > 0);
+    REQUIRE(std::count(rows.begin(), rows.end(), std::uint8_t(8)) > 0);
+    const models::InferenceOptions plan{LinearMode::mixed_s8, a.bits, &best_kernels(), {}};
+    const std::int32_t user = 3;
+    const std::vector<float> expected =
+        is_sasrec ? reference_scores(models::SasrecInference(*loaded.sasrec, plan), user, history)
+                  : reference_scores(models::CaserInference(*loaded.caser, plan), user, history);
+    REQUIRE(device.score_all(user, history) == expected);
+    REQUIRE(device.score_all(user, history) != usual.score_all(user, history));
+    // a description that is not the model's is refused
+    models::ModelDescription wrong = models::describe(loaded);
+    wrong.tensors.back().fan_in += 1;
+    REQUIRE_THROWS_AS(DeviceModel(loaded, {}, wrong), Error);
   }
 }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chord/core/aligned.hpp"
@@ -35,7 +36,12 @@ class CaserInference {
   };
 
   CaserInference(const CaserModel& model, const InferenceOptions& options)
-      : config_(model.config()), description_(describe(config_)) {
+      : CaserInference(model, options, describe(model.config())) {}
+
+  // With `description` (the model's own up to which tensors are personalized: models/description.hpp).
+  CaserInference(const CaserModel& model, const InferenceOptions& options, ModelDescription description)
+      : config_(model.config()), description_(std::move(description)) {
+    description_.check_same_tensors(describe(config_));
     const nn::Parameters& p = model.params();
     conv_h_.resize(std::size_t(config_.L));
     build_slots(slots(), description_, p, options);
@@ -56,7 +62,10 @@ class CaserInference {
   void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
     models::rebuild_personalized(slots(), description_, weights, options);
   }
-  std::vector<RuntimeLinear*> personalized_linears() { return models::personalized_linears(slots(), description_); }
+  // A strategy's quantized channels installed in the personalized slots (engine_slots.hpp).
+  void install_personalized(const std::vector<QuantizedChannels>& channels, LinearMode mode, const KernelTable* kernels) {
+    models::install_personalized(slots(), description_, channels, mode, kernels);
+  }
 
   const ModelDescription& description() const { return description_; }
   const CaserConfig& config() const { return config_; }

@@ -9,8 +9,9 @@
 //     architecture), which the device, the cloud and both wire formats check;
 //   - where each tensor's fp32 weights are: the nn::Parameters entry of the same name, as in the model
 //     file ("blocks.0.attn.q.weight"), its bias (if the layer has one) the entry "<prefix>.bias".
-// Adding a tensor to the personalized set is flipping its `personalized` below: the device, the cloud,
-// the trainer and the wire formats follow. An embedding table's channels are its rows (items).
+// Adding a tensor to the personalized set is flipping its `personalized` below (or, for one run, in a
+// copy given to the engines, DeviceModel and the adapters): the device, the cloud, the trainer and the
+// wire formats follow. An embedding table's channels are its rows (items).
 #pragma once
 
 #include <cstddef>
@@ -86,6 +87,20 @@ struct ModelDescription {
     return out;
   }
   std::uint64_t fingerprint() const { return model_fingerprint(personalized_shapes(), architecture); }
+
+  // A caller's description must be the model's own (`base`: describe(config)) up to which tensors are
+  // personalized: same architecture, tensors, shapes and roles, in the same order.
+  void check_same_tensors(const ModelDescription& base) const {
+    CHORD_CHECK(architecture == base.architecture && tensors.size() == base.tensors.size(), "model description: ",
+                architecture, " with ", tensors.size(), " tensors given for a ", base.architecture, " with ",
+                base.tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      const QuantizableTensor &t = tensors[i], &b = base.tensors[i];
+      CHORD_CHECK(t.name == b.name && t.channels == b.channels && t.fan_in == b.fan_in && t.role == b.role,
+                  "model description: tensor ", i, " is '", t.name, "' [", t.channels, ", ", t.fan_in, "], the model's is '",
+                  b.name, "' [", b.channels, ", ", b.fan_in, "] (", to_string(b.role), ")");
+    }
+  }
 
   // Tensor i's fp32 values in `params` (a model's registry), checked against the described shape.
   const float* weights(const nn::Parameters& params, std::size_t i) const {

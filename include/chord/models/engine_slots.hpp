@@ -2,8 +2,8 @@
 //
 // An engine (SasrecInference, CaserInference) lists its runtime layers once, in the description's
 // order (slots()); everything else is derived here from that list and models/description.hpp:
-// building every slot from the model's parameters by name, the personalized layers a strategy
-// replaces, and rebuilding those from other weights. A slot whose kind disagrees with the described
+// building every slot from the model's parameters by name, installing a strategy's quantized channels
+// in the personalized slots (tables and linear layers alike), and rebuilding those from other weights. A slot whose kind disagrees with the described
 // role, or a count that differs, is refused when the engine is built, not found later by a test.
 #pragma once
 
@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
+#include "chord/core/layer_weights.hpp"
+#include "chord/core/mixed_matrix.hpp"
+#include "chord/core/quantizer.hpp"
 #include "chord/models/description.hpp"
 #include "chord/models/runtime_layers.hpp"
 #include "chord/nn/parameters.hpp"
@@ -49,35 +52,54 @@ inline void build_slots(const std::vector<RuntimeSlot>& slots, const ModelDescri
   }
 }
 
-// The personalized slots' layers, in the strategy's order (a caller with channels already quantized
-// replaces their `layer` with LinearLayer::quantized(MixedMatrix(q), its bias, mode) and sets `kernels`).
-inline std::vector<RuntimeLinear*> personalized_linears(const std::vector<RuntimeSlot>& slots,
-                                                        const ModelDescription& desc) {
+// The personalized slots, in the strategy's order.
+inline std::vector<RuntimeSlot> personalized_slots(const std::vector<RuntimeSlot>& slots, const ModelDescription& desc) {
   detail::check_slots(slots, desc);
-  std::vector<RuntimeLinear*> out;
-  for (std::size_t i : desc.personalized_slots()) {
-    CHORD_CHECK(slots[i].linear != nullptr, desc.architecture, ": personalized tensor '", desc.tensors[i].name,
-                "' is an embedding table; the engines personalize linear layers only");
-    out.push_back(slots[i].linear);
-  }
+  std::vector<RuntimeSlot> out;
+  for (std::size_t i : desc.personalized_slots()) out.push_back(slots[i]);
   return out;
 }
 
-// The personalized layers rebuilt from `weights` (one [channels, fan_in] matrix each, the strategy's
+// Channels already quantized (one [channels, fan_in] set per personalized tensor, the strategy's order)
+// installed as the personalized slots, packed for `kernels`; biases and the padding-row rule are kept.
+inline void install_personalized(const std::vector<RuntimeSlot>& slots, const ModelDescription& desc,
+                                 const std::vector<QuantizedChannels>& channels, LinearMode mode,
+                                 const KernelTable* kernels) {
+  const std::vector<RuntimeSlot> mine = personalized_slots(slots, desc);
+  CHORD_CHECK(channels.size() == mine.size(), desc.architecture, ": ", channels.size(), " quantized matrices for ",
+              mine.size(), " personalized layers");
+  for (std::size_t l = 0; l < mine.size(); ++l) {
+    if (mine[l].table != nullptr) {
+      mine[l].table->install(channels[l], mode, kernels);
+      continue;
+    }
+    RuntimeLinear& r = *mine[l].linear;
+    r.layer = LinearLayer::quantized(MixedMatrix(channels[l]), r.layer.bias, mode);
+    r.kernels = kernels;
+  }
+}
+
+// The personalized slots rebuilt from `weights` (one [channels, fan_in] matrix each, the strategy's
 // order) under `options` (bits indexed like the whole plan; dense when its mode is dense_f32), keeping
-// their biases and every other slot: one engine serves many strategies and weight sets.
+// biases, the padding-row rule and every other slot: one engine serves many strategies and weight sets.
 inline void rebuild_personalized(const std::vector<RuntimeSlot>& slots, const ModelDescription& desc,
                                  const std::vector<const float*>& weights, const InferenceOptions& options) {
-  const std::vector<RuntimeLinear*> layers = personalized_linears(slots, desc);
+  const std::vector<RuntimeSlot> mine = personalized_slots(slots, desc);
   const std::vector<std::size_t> index = desc.personalized_slots();
-  CHORD_CHECK(weights.size() == layers.size(), desc.architecture, ": ", weights.size(),
-              " personalized matrices given, the model has ", layers.size());
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    CHORD_CHECK(weights[l] != nullptr, desc.architecture, ": personalized layer ", l, " ('",
-                desc.tensors[index[l]].name, "') has no weights");
-    RuntimeLinear& r = *layers[l];
-    r = RuntimeLinear::create(weights[l], r.layer.bias_or_null(), r.out(), r.in(), options, index[l],
-                              desc.tensors[index[l]].name.c_str());
+  CHORD_CHECK(weights.size() == mine.size(), desc.architecture, ": ", weights.size(),
+              " personalized matrices given, the model has ", mine.size());
+  for (std::size_t l = 0; l < mine.size(); ++l) {
+    const QuantizableTensor& t = desc.tensors[index[l]];
+    CHORD_CHECK(weights[l] != nullptr, desc.architecture, ": personalized layer ", l, " ('", t.name, "') has no weights");
+    if (mine[l].table != nullptr) {
+      RuntimeEmbedding& e = *mine[l].table;
+      const bool zero_padding = e.zero_padding_row();
+      e = RuntimeEmbedding::create(weights[l], t.channels, t.fan_in, options, index[l], t.name.c_str());
+      if (!zero_padding) e.keep_padding_row();
+      continue;
+    }
+    RuntimeLinear& r = *mine[l].linear;
+    r = RuntimeLinear::create(weights[l], r.layer.bias_or_null(), r.out(), r.in(), options, index[l], t.name.c_str());
   }
 }
 

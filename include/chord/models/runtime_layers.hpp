@@ -182,19 +182,28 @@ class RuntimeEmbedding {
       return e;
     }
     detail::check_layer_bits(o, layer_index, rows, name);
-    const QuantizedChannels q = quantize_channels(table, rows, d, o.bits[layer_index].data(), o.clip);
-    e.mixed_ = MixedMatrix(q);
+    e.install(quantize_channels(table, rows, d, o.bits[layer_index].data(), o.clip), o.mode, o.kernels);
+    return e;
+  }
+
+  // The table replaced by channels already quantized (q: [rows, d], one row per channel), packed for
+  // `kernels`; the padding-row rule is kept. mode: mixed_f32 or mixed_s8.
+  void install(const QuantizedChannels& q, LinearMode mode, const KernelTable* kernels) {
+    CHORD_CHECK(mode != LinearMode::dense_f32, "embedding: install needs a quantized mode");
+    CHORD_CHECK(q.k >= 1 && q.k <= kMaxRowCodes, "embedding: width ", q.k, " is not in 1..", kMaxRowCodes);
+    mode_ = mode, rows_ = q.n, d_ = q.k, kernels_ = kernels;
+    dense_.clear();
+    mixed_ = MixedMatrix(q);
     // Where each channel lives, for row access without a search.
-    e.segment_.assign(rows, -1);
-    e.row_.assign(rows, 0);
-    for (std::size_t s = 0; s < e.mixed_.segments().size(); ++s) {
-      const auto& channels = e.mixed_.segments()[s].channels;
+    segment_.assign(rows_, -1);
+    row_.assign(rows_, 0);
+    for (std::size_t s = 0; s < mixed_.segments().size(); ++s) {
+      const auto& channels = mixed_.segments()[s].channels;
       for (std::size_t r = 0; r < channels.size(); ++r) {
-        e.segment_[channels[r]] = static_cast<std::int32_t>(s);
-        e.row_[channels[r]] = static_cast<std::uint32_t>(r);
+        segment_[channels[r]] = static_cast<std::int32_t>(s);
+        row_[channels[r]] = static_cast<std::uint32_t>(r);
       }
     }
-    return e;
   }
 
   LinearMode mode() const { return mode_; }
@@ -216,6 +225,7 @@ class RuntimeEmbedding {
 
   // Id 0 reads row 0 like any other id from now on (a learned padding row: caser_pytorch's Caser).
   void keep_padding_row() { zero_padding_ = false; }
+  bool zero_padding_row() const { return zero_padding_; }
 
   // ids: [m] -> out: [m, d] = scale * row(ids[i]) (dequantized), zeros for the padding id 0 (unless
   // keep_padding_row()).

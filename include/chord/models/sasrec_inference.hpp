@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chord/core/aligned.hpp"
@@ -49,7 +50,12 @@ class SasrecInference {
   };
 
   SasrecInference(const SasrecModel& model, const InferenceOptions& options)
-      : config_(model.config()), description_(describe(config_)), kernels_(options.kernels) {
+      : SasrecInference(model, options, describe(model.config())) {}
+
+  // With `description` (the model's own up to which tensors are personalized: models/description.hpp).
+  SasrecInference(const SasrecModel& model, const InferenceOptions& options, ModelDescription description)
+      : config_(model.config()), description_(std::move(description)), kernels_(options.kernels) {
+    description_.check_same_tensors(describe(config_));
     const nn::Parameters& p = model.params();
     blocks_.resize(model.blocks.size());
     for (std::size_t b = 0; b < blocks_.size(); ++b) {
@@ -74,7 +80,10 @@ class SasrecInference {
   void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
     models::rebuild_personalized(slots(), description_, weights, options);
   }
-  std::vector<RuntimeLinear*> personalized_linears() { return models::personalized_linears(slots(), description_); }
+  // A strategy's quantized channels installed in the personalized slots (engine_slots.hpp).
+  void install_personalized(const std::vector<QuantizedChannels>& channels, LinearMode mode, const KernelTable* kernels) {
+    models::install_personalized(slots(), description_, channels, mode, kernels);
+  }
 
   const ModelDescription& description() const { return description_; }
   const SasrecConfig& config() const { return config_; }

@@ -132,19 +132,12 @@ class FrozenChannelCodes {
   std::vector<std::array<QuantizedChannels, 3>> codes_;  // [layer][2, 4, 8 bits]
 };
 
-// Installs quantized channels as an engine's personalized layers (SasrecInference, CaserInference:
-// personalized_linears(), the strategy's order), packed for the kernels.
+// Installs quantized channels as an engine's personalized tensors (SasrecInference, CaserInference:
+// the strategy's order; tables and linear layers alike: models/engine_slots.hpp), packed for the kernels.
 template <class Engine>
 void install_personalized(Engine& engine, const std::vector<QuantizedChannels>& channels, LinearMode mode,
                           const KernelTable* kernels) {
-  const std::vector<models::RuntimeLinear*> layers = engine.personalized_linears();
-  CHORD_CHECK(channels.size() == layers.size(), "device: ", channels.size(), " quantized matrices for ",
-              layers.size(), " personalized layers");
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    models::RuntimeLinear& r = *layers[l];
-    r.layer = LinearLayer::quantized(MixedMatrix(channels[l]), r.layer.bias, mode);
-    r.kernels = kernels;
-  }
+  engine.install_personalized(channels, mode, kernels);
 }
 
 }  // namespace chord::personalize

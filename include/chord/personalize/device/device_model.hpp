@@ -65,8 +65,12 @@ class DeviceModel {
   // Installs `model` (kept by reference: it must outlive this object): the fp32 engine for profiles,
   // and the quantized engine with the embeddings at options.embedding_bits and the personalized layers
   // at 8 bits until a strategy arrives.
-  explicit DeviceModel(const models::LoadedModel& model, const DeviceOptions& options = {})
-      : model_(model), description_(models::describe(model)), options_(options) {
+  // description: the model's own (models::describe) unless a caller personalizes other tensors (the
+  // cloud must then use the same, or the fingerprints differ and every packet is refused).
+  explicit DeviceModel(const models::LoadedModel& model, const DeviceOptions& options = {},
+                       std::optional<models::ModelDescription> description = {})
+      : model_(model), description_(description ? std::move(*description) : models::describe(model)), options_(options) {
+    description_.check_same_tensors(models::describe(model));
     check_width(options.embedding_bits, "embedding");
     CHORD_CHECK(options.mode != LinearMode::dense_f32, "DeviceModel: the mode must be W-A8 or W-A32");
     if (options_.kernels == nullptr) options_.kernels = &chord::best_kernels();
@@ -76,9 +80,11 @@ class DeviceModel {
     bits_ = inference_bits(description_, uniform_personalized_bits(layers_, 8), options_.embedding_bits);
     const models::InferenceOptions fp32, quantized{options_.mode, bits_, options_.kernels, {}};
     if (model.sasrec)
-      sasrec_.emplace(Engines<models::SasrecInference>{{*model.sasrec, fp32}, {*model.sasrec, quantized}});
+      sasrec_.emplace(Engines<models::SasrecInference>{{*model.sasrec, fp32, description_},
+                                                       {*model.sasrec, quantized, description_}});
     else
-      caser_.emplace(Engines<models::CaserInference>{{*model.caser, fp32}, {*model.caser, quantized}});
+      caser_.emplace(Engines<models::CaserInference>{{*model.caser, fp32, description_},
+                                                     {*model.caser, quantized, description_}});
   }
 
   const std::string& architecture() const { return model_.architecture; }

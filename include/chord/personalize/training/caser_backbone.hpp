@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chord/core/error.hpp"
@@ -58,9 +59,12 @@ class CaserBackbone : public ModelBackbone<models::CaserModel, models::CaserInfe
     std::vector<data::ItemId> inputs, targets, negatives;  // one window: [L], [T], [T, N]
   };
 
-  // Keeps references: model and split must outlive the adapter.
+  // Keeps references: model and split must outlive the adapter. description: the model's own unless
+  // the caller personalizes other tensors (models/description.hpp).
   CaserBackbone(const models::CaserModel& model, const data::LeaveOneOutSplit& split)
-      : ModelBackbone(model, split, "CaserBackbone"),
+      : CaserBackbone(model, split, models::describe(model.config())) {}
+  CaserBackbone(const models::CaserModel& model, const data::LeaveOneOutSplit& split, models::ModelDescription description)
+      : ModelBackbone(model, split, "CaserBackbone", std::move(description)),
         sampler_(split, {model.config().L, model.config().T, model.config().negatives}, 0) {
     const models::CaserConfig& c = model.config();
     CHORD_CHECK(split.num_items <= c.num_items && split.num_users <= c.num_users, "CaserBackbone: the data has ",

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chord/core/error.hpp"
@@ -44,9 +45,12 @@ class ModelBackbone : public PersonalizableBackbone {
 
  protected:
   // Keeps references: model and split must outlive the adapter. who: the adapter's name, for errors.
-  ModelBackbone(const Model& model, const data::LeaveOneOutSplit& split, std::string who)
-      : model_(model), split_(split), description_(models::describe(model.config())),
-        fp32_(model, models::InferenceOptions{}), tensors_(who, description_, model.params()), who_(std::move(who)) {}
+  // description: the model's own up to which tensors are personalized (models/description.hpp).
+  ModelBackbone(const Model& model, const data::LeaveOneOutSplit& split, std::string who,
+                models::ModelDescription description)
+      : model_(model), split_(split), description_(std::move(description)),
+        fp32_(model, models::InferenceOptions{}, description_), tensors_(who, description_, model.params()),
+        who_(std::move(who)) {}
 
   void check_user(std::size_t user) const {
     CHORD_CHECK(user < user_count(), who_, ": user ", user, " is out of range (", user_count(), " users)");

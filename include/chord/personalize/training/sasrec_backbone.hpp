@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chord/core/error.hpp"
@@ -60,9 +61,12 @@ class SasrecBackbone : public ModelBackbone<models::SasrecModel, models::SasrecI
     std::vector<float> dh;                                   // [max_len, d]
   };
 
-  // Keeps references: model and split must outlive the adapter.
+  // Keeps references: model and split must outlive the adapter. description: the model's own unless
+  // the caller personalizes other tensors (models/description.hpp).
   SasrecBackbone(const models::SasrecModel& model, const data::LeaveOneOutSplit& split)
-      : ModelBackbone(model, split, "SasrecBackbone"), sampler_(split, model.config().max_len, 0) {
+      : SasrecBackbone(model, split, models::describe(model.config())) {}
+  SasrecBackbone(const models::SasrecModel& model, const data::LeaveOneOutSplit& split, models::ModelDescription description)
+      : ModelBackbone(model, split, "SasrecBackbone", std::move(description)), sampler_(split, model.config().max_len, 0) {
     CHORD_CHECK(split.num_items <= model.config().num_items, "SasrecBackbone: the data has items up to ",
                 split.num_items, ", the model knows 1..", model.config().num_items);
   }
