@@ -51,11 +51,23 @@ std::vector<float> reference_scores(const Engine& engine, std::int32_t user, con
   return scores;
 }
 
-models::LoadedModel through_file(const std::string& name, const models::SasrecModel* sasrec,
-                                 const models::CaserModel* caser) {
-  const std::string path = "device_only_" + name + ".safetensors";
-  if (sasrec) models::save_model(path, *sasrec);
-  if (caser) models::save_model(path, *caser);
+// A tiny SASRec (`blocks` blocks) or Caser, randomly initialized from `seed`, through a model file as a
+// device gets it.
+models::LoadedModel tiny_model(bool sasrec, std::int32_t blocks, std::uint64_t seed) {
+  const std::string path = std::string("device_only_") + (sasrec ? "sasrec" : "caser") + ".safetensors";
+  if (sasrec) {
+    models::SasrecConfig c;
+    c.num_items = 30, c.d = 8, c.blocks = blocks, c.heads = 2, c.max_len = 6, c.hidden = 12;
+    models::SasrecModel model(c);
+    model.init(seed);
+    models::save_model(path, model);
+  } else {
+    models::CaserConfig c;
+    c.num_items = 30, c.num_users = 5, c.d = 8, c.L = 3, c.nh = 2, c.nv = 2;
+    models::CaserModel model(c);
+    model.init(seed + 1);
+    models::save_model(path, model);
+  }
   models::LoadedModel loaded = models::load_model(path);
   std::remove(path.c_str());
   return loaded;
@@ -64,19 +76,9 @@ models::LoadedModel through_file(const std::string& name, const models::SasrecMo
 }  // namespace
 
 TEST_CASE("Device path: strategy packets applied on SASRec and Caser equal the W-A8 reference", "[device]") {
-  models::SasrecConfig sc;
-  sc.num_items = 30, sc.d = 8, sc.blocks = 2, sc.heads = 2, sc.max_len = 6, sc.hidden = 12;
-  models::SasrecModel sasrec(sc);
-  sasrec.init(1);
-  models::CaserConfig cc;
-  cc.num_items = 30, cc.num_users = 5, cc.d = 8, cc.L = 3, cc.nh = 2, cc.nv = 2;
-  models::CaserModel caser(cc);
-  caser.init(2);
   const std::vector<std::int32_t> history = {3, 7, 1, 30, 12, 5, 9, 2};
-
   for (const bool is_sasrec : {true, false}) {
-    const models::LoadedModel loaded =
-        is_sasrec ? through_file("sasrec", &sasrec, nullptr) : through_file("caser", nullptr, &caser);
+    const models::LoadedModel loaded = tiny_model(is_sasrec, 2, 1);
     for (const LinearMode mode : {LinearMode::mixed_s8, LinearMode::mixed_f32}) {
       for (int embedding : {8, 4}) {
         DeviceOptions o;
@@ -124,20 +126,10 @@ TEST_CASE("Device path: strategy packets applied on SASRec and Caser equal the W
 }
 
 TEST_CASE("Personalizing the embedding tables is one flag in the description", "[device]") {
-  models::SasrecConfig sc;
-  sc.num_items = 30, sc.d = 8, sc.blocks = 1, sc.heads = 2, sc.max_len = 6, sc.hidden = 12;
-  models::SasrecModel sasrec(sc);
-  sasrec.init(5);
-  models::CaserConfig cc;
-  cc.num_items = 30, cc.num_users = 5, cc.d = 8, cc.L = 3, cc.nh = 2, cc.nv = 2;
-  models::CaserModel caser(cc);
-  caser.init(6);
   const std::vector<std::int32_t> history = {3, 7, 1, 30, 12, 5, 9, 2};
-
   for (const bool is_sasrec : {true, false}) {
     INFO((is_sasrec ? "sasrec" : "caser"));
-    const models::LoadedModel loaded =
-        is_sasrec ? through_file("sasrec_tables", &sasrec, nullptr) : through_file("caser_tables", nullptr, &caser);
+    const models::LoadedModel loaded = tiny_model(is_sasrec, 1, 5);
     models::ModelDescription whole = models::describe(loaded);
     for (models::QuantizableTensor& t : whole.tensors) t.personalized = true;  // the tables too
     const DeviceModel usual(loaded);

@@ -62,7 +62,7 @@ inline std::size_t fp32_model_bytes(const models::LoadedModel& m) {
 }
 
 // `m` is kept by reference: it must outlive the builders.
-inline personalize::DeviceBuild device_build(const models::LoadedModel& m, const personalize::DeviceOptions& o) {
+inline personalize::MakeDeviceBuilder device_build(const models::LoadedModel& m, const personalize::DeviceOptions& o) {
   const std::size_t fp32_bytes = fp32_model_bytes(m);
   return [&m, o, fp32_bytes]() -> std::unique_ptr<personalize::DeviceBuilder> {
     return std::make_unique<InstalledDevice>(m, o, fp32_bytes);
