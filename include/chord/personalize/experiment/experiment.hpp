@@ -5,12 +5,12 @@
 // (cloud/personalizer.hpp solve_strategy) and differs only in the importances it ranks channels by
 // (report.hpp lists the methods). What each device does is replayed for real, per user:
 //   chord      u = backbone.profile(user) -> encode_profile -> CloudPersonalizer::respond (bytes) ->
-//              decode_strategy -> strategy_bits -> the device build (quantize + pack) -> evaluate;
+//              decode_for_device -> the device build (select cached codes + pack) -> evaluate;
 //   shared     one packet per budget for everybody (user_agnostic, random_mixed, q2_energy): decode + build;
 //   uniform    no packet: build at one width; fp32: nothing to adapt;
 //   ablation   chord_random_backbone: the same pipeline on the randomly initialized backbone (its cache, its
 //              hypernetworks, its profiles, its evaluator: docs/design.md#chord-backbone's literal reading, docs/chord.md);
-//   qat        finetune.hpp on a smaller subset, starting from the user_agnostic strategy's widths.
+//   qat        training/finetune.hpp on a smaller subset, starting from the user_agnostic strategy's widths.
 // Adaptation time = decode + build (DeviceBuilder), timed per user on the worker's thread (median reported).
 // Users: a seeded sample of the evaluation pool, split statically over nn::run_workers threads; every
 // per-user number lands in its own slot, so the metrics, bits and bytes do not depend on the thread count
