@@ -17,7 +17,7 @@
 #include <string>
 
 #include "areas.hpp"
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/gemm.hpp"
 #include "shapes.hpp"

@@ -25,7 +25,7 @@
 #include <random>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/ref/gemm.hpp"

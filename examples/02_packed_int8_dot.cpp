@@ -50,7 +50,7 @@
 #define EXAMPLE_HAVE_DOTPROD 1
 #endif
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/packed.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/ops/dispatch.hpp"

@@ -33,7 +33,7 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/ops/dispatch.hpp"

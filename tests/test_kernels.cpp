@@ -23,7 +23,7 @@
 
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/dispatch.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ref/gemm.hpp"
 #include "test_helpers.hpp"

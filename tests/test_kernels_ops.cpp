@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/attention.hpp"
 #include "chord/ops/conv.hpp"
 #include "chord/ops/dispatch.hpp"
@@ -124,7 +124,7 @@ TEST_CASE("ops kernels: every usable table has every row kernel", "[kernels][ops
 }
 
 // ------------------------------------------------------------------------------------------------
-// quantize_rows: bit-identical to core/activations.hpp
+// quantize_rows: bit-identical to core/quantize_rows.hpp
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ref/activation.hpp"
 #include "chord/ref/attention.hpp"

@@ -17,12 +17,12 @@
 #include <cstring>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/error.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/nn/gemm_f32.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ops/kernel_table.hpp"
 #include "chord/ref/linear.hpp"

@@ -44,7 +44,7 @@ inline void write_pruned(const MixedMatrix& w, const float* bias, float* y, std:
 }  // namespace detail
 
 // int8 activations (already quantized per row). k <= kMaxS8DotK and codes in [-127, 127]
-// (core/activations.hpp check_s8_rows): otherwise chord::Error, never a silently wrapped sum.
+// (core/quantize_rows.hpp check_s8_rows): otherwise chord::Error, never a silently wrapped sum.
 inline void mixed_gemm_s8(const KernelTable& kernels, const QuantizedRows& a, const MixedMatrix& w,
                           const float* bias, float* y, std::size_t ldy) {
   CHORD_CHECK(a.k == w.cols(), "mixed_gemm_s8: activations have ", a.k, " columns, weights have ", w.cols());

@@ -9,7 +9,7 @@
 // kernels; ops/dispatch.hpp picks a table for the running CPU.
 //
 // Besides the gemms, a table holds the row kernels around them (one per ISA, not per width):
-//   quantize_rows   fp32 rows -> int8 QuantizedRows codes, bit-identical to core/activations.hpp
+//   quantize_rows   fp32 rows -> int8 QuantizedRows codes, bit-identical to core/quantize_rows.hpp
 //   layernorm, softmax, relu, gelu, add                          fp32 row / element-wise ops
 //   attention, attention_row                                     the fp32 core of causal attention
 // Kernels never allocate and never throw: scratch memory comes from the caller (the ops in
@@ -20,7 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/packed.hpp"
 #include "chord/ops/isa.hpp"
 
@@ -49,7 +49,7 @@ using GemmS8Fn = void (*)(const QuantizedRows& a, const PackedMatrix& w, const G
 using GemmF32Fn = void (*)(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix& w,
                            const GemmOutput& out);
 
-// int8 per-row activation quantization, code for code as chord::quantize_rows (core/activations.hpp):
+// int8 per-row activation quantization, code for code as chord::quantize_rows (core/quantize_rows.hpp):
 //   inv = 127 / max_j |x_ij|, code = clamp(nearbyint(x_ij * inv), +-127) (ties to even), scale = max / 127,
 //   sums[i] = sum of row i's codes; a row whose inv is not finite (all zero, or max < ~4e-37) gets
 //   codes 0, scale 0, sum 0.

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 
 namespace chord::ref {

@@ -1,4 +1,4 @@
-// chord/core/activations.hpp: int8 per-row (per-token) dynamic activation quantization.
+// chord/core/quantize_rows.hpp: int8 per-row (per-token) dynamic activation quantization.
 //
 // Row r of an fp32 activation matrix [m, k] becomes int8 codes a_rj in [-127, 127] and one scale:
 //   inv = 127 / max_j |x_rj|,   a_rj = nearbyint(x_rj * inv),   scale_r = max_j |x_rj| / 127.

@@ -1,6 +1,6 @@
-// chord/ops/activations.hpp: int8 per-row activation quantization through a KernelTable.
+// chord/ops/quantize_rows.hpp: int8 per-row activation quantization through a KernelTable.
 //
-// The same codes, scales and row sums as chord::quantize_rows (core/activations.hpp), bit for bit, from
+// The same codes, scales and row sums as chord::quantize_rows (core/quantize_rows.hpp), bit for bit, from
 // the table's SIMD kernel: it sits in front of every W-A8 product, so it is on the hot path of every
 // quantized layer. `out` is resized, not reallocated, when its buffers are large enough.
 #pragma once
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/error.hpp"
 #include "chord/ops/kernel_table.hpp"
 
