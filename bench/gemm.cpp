@@ -173,7 +173,7 @@ void register_quantize_benchmarks() {
       QuantizedRows out;
       for (auto _ : state) {
         quantize_rows(act.x.data(), s.m, s.k, s.k, out);
-        benchmark::DoNotOptimize(out.codes.data());
+        benchmark::DoNotOptimize(out.codes());
         benchmark::ClobberMemory();
       }
       state.counters["GBps"] =

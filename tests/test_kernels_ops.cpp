@@ -154,13 +154,13 @@ std::vector<float> quantize_values(std::size_t m, std::size_t k, std::uint32_t s
 }
 
 std::string first_difference(const QuantizedRows& got, const QuantizedRows& want) {
-  if (got.m != want.m || got.k != want.k || got.stride != want.stride) return "shape differs";
-  for (std::size_t r = 0; r < want.m; ++r) {
-    if (std::memcmp(&got.scales[r], &want.scales[r], sizeof(float)) != 0)
-      return "scale of row " + std::to_string(r) + ": " + std::to_string(got.scales[r]) + " vs " +
-             std::to_string(want.scales[r]);
-    if (got.sums[r] != want.sums[r]) return "sum of row " + std::to_string(r);
-    for (std::size_t j = 0; j < want.stride; ++j)
+  if (got.m() != want.m() || got.k() != want.k() || got.stride() != want.stride()) return "shape differs";
+  for (std::size_t r = 0; r < want.m(); ++r) {
+    if (std::memcmp(&got.scales()[r], &want.scales()[r], sizeof(float)) != 0)
+      return "scale of row " + std::to_string(r) + ": " + std::to_string(got.scales()[r]) + " vs " +
+             std::to_string(want.scales()[r]);
+    if (got.sums()[r] != want.sums()[r]) return "sum of row " + std::to_string(r);
+    for (std::size_t j = 0; j < want.stride(); ++j)
       if (got.row(r)[j] != want.row(r)[j])
         return "code (" + std::to_string(r) + ", " + std::to_string(j) + "): " + std::to_string(got.row(r)[j]) +
                " vs " + std::to_string(want.row(r)[j]);
@@ -190,19 +190,20 @@ TEST_CASE("ops: quantize_rows equals core's codes, scales and sums bit for bit",
         quantize_rows(x, m, k, ldx, want);
         for (const KernelTable& t : tables()) {
           INFO(name("quantize_rows", t, std::to_string(m) + ":" + std::to_string(k) + " ldx " + std::to_string(ldx)));
-          QuantizedRows got;
-          got.codes.assign(3, 77);  // stale contents must not survive
+          const std::int8_t stale[3] = {77, 77, 77};
+          const float stale_scale = 1.0f;
+          QuantizedRows got = QuantizedRows::from_codes(stale, 1, 3, 3, &stale_scale);  // must not survive
           ops::quantize_rows(t, x, m, k, ldx, got);
           REQUIRE(first_difference(got, want) == "");
           // The kernel itself, with a longer stride than the ops use: the padding bytes are zeroed.
-          const std::size_t stride = want.stride + 5;
+          const std::size_t stride = want.stride() + 5;
           std::vector<std::int8_t> codes(m * stride + 1, 99);
           std::vector<float> scales(m + 1, kSentinel);
           std::vector<std::int32_t> sums(m + 1, -7);
           REQUIRE(t.quantize_rows(x, ldx, m, k, codes.data(), stride, scales.data(), sums.data()) == m);
           for (std::size_t r = 0; r < m; ++r) {
             for (std::size_t j = 0; j < stride; ++j) REQUIRE(codes[r * stride + j] == (j < k ? want.row(r)[j] : 0));
-            REQUIRE(sums[r] == want.sums[r]);
+            REQUIRE(sums[r] == want.sums()[r]);
           }
           REQUIRE(codes[m * stride] == 99);
           REQUIRE(scales[m] == kSentinel);

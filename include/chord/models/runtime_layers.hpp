@@ -262,7 +262,7 @@ class RuntimeEmbedding {
         std::int32_t acc = 0;
         const std::int8_t* a = scratch.row(0);
         for (std::size_t j = 0; j < d_; ++j) acc += std::int32_t(a[j]) * codes[j];
-        out[i] = static_cast<float>(acc) * scratch.scales[0] * scale;  // ref::dequantize_acc's order
+        out[i] = static_cast<float>(acc) * scratch.scales()[0] * scale;  // ref::dequantize_acc's order
       }
     }
   }

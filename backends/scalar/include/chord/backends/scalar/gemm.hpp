@@ -37,17 +37,17 @@ template <int Bits>
 void gemm_s8(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out) {
   constexpr std::int32_t kOffset = 1 << (Bits - 1);
   std::int32_t acc[kTileN];
-  for (std::size_t i = 0; i < a.m; ++i)
+  for (std::size_t i = 0; i < a.m(); ++i)
     for (std::size_t t = 0; t < w.tiles(); ++t) {
       dot_tile_s8<Bits>(a.row(i), w, t, acc);
       for (std::size_t c = 0; c < kTileN && t * kTileN + c < w.rows(); ++c) {
         const std::size_t r = t * kTileN + c, col = out.column(r);
-        const std::int32_t dot = acc[c] - kOffset * a.sums[i];
+        const std::int32_t dot = acc[c] - kOffset * a.sums()[i];
         if (out.acc != nullptr) {
           out.acc[i * out.ldy + col] = dot;
         } else {
           const float bias = out.bias ? out.bias[col] : 0.0f;
-          out.y[i * out.ldy + col] = static_cast<float>(dot) * a.scales[i] * w.scales()[r] + bias;
+          out.y[i * out.ldy + col] = static_cast<float>(dot) * a.scales()[i] * w.scales()[r] + bias;
         }
       }
     }

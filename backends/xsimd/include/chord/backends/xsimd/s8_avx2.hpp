@@ -115,10 +115,10 @@ void gemm_s8_avx2(const QuantizedRows& a, const PackedMatrix& w, const GemmOutpu
   auto block = [&](auto rows, auto tiles, std::size_t i0, std::size_t t0) {
     avx2_detail::block<Bits, decltype(rows)::value, decltype(tiles)::value>(a, w, i0, t0, out);
   };
-  if (a.m == 1)
-    for_each_block<isa::avx2, 1, 2>(a.m, w.tiles(), block);
+  if (a.m() == 1)
+    for_each_block<isa::avx2, 1, 2>(a.m(), w.tiles(), block);
   else
-    for_each_block<isa::avx2, 4, 1>(a.m, w.tiles(), block);
+    for_each_block<isa::avx2, 4, 1>(a.m(), w.tiles(), block);
 }
 
 }  // namespace chord::backends::xsimd
