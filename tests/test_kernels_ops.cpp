@@ -27,6 +27,7 @@
 #include "chord/ops/conv.hpp"
 #include "chord/ops/dispatch.hpp"
 #include "chord/ops/elementwise.hpp"
+#include "chord/nn/gemm_f32.hpp"
 #include "chord/ops/linear.hpp"
 #include "chord/ops/norm.hpp"
 #include "chord/ref/activation.hpp"
@@ -725,6 +726,31 @@ TEST_CASE("ops: linear_forward: W-A8 and dense exactly the reference, W-A32 with
               for (std::size_t i = 0; i < m; ++i) REQUIRE(y.data()[i * (out + 2) + out] == kSentinel);  // stride gap
             }
           }
+        }
+      }
+}
+
+// The dense path is nn::gemm_nt (not the reference loop): the same sums in the same order while k fits
+// one depth block (kKC, above: exact), and past it within the dot bound, since the bias then joins the
+// first block's partial sum. Bit for bit nn::gemm_nt's outputs at any k.
+TEST_CASE("ops: linear_forward's dense path is nn::gemm_nt, within the dot bound past one depth block",
+          "[kernels][ops][linear]") {
+  std::uint32_t seed = 1900;
+  for (std::size_t m : {1, 9, 40})
+    for (std::size_t in : {nn::gemm_detail::kKC, nn::gemm_detail::kKC + 1, std::size_t(700)})
+      for (std::size_t out : {3, 40}) {
+        const LinearLayer layer = random_dense(out, in, seed++);
+        const std::vector<float> x = test::random_normal(m * in, seed++);
+        std::vector<float> want(m * out), blocked(m * out);
+        ref::linear_forward(layer, x.data(), in, want.data(), out, m);
+        nn::gemm_nt(m, out, in, x.data(), in, layer.weight.data(), in, layer.bias.data(), blocked.data(), out, false);
+        const std::vector<double> tol = linear_tolerance(layer, x.data(), in, m);
+        for (const KernelTable& t : tables()) {
+          INFO(name("linear", t, std::to_string(m) + ":" + std::to_string(out) + ":" + std::to_string(in)));
+          const std::vector<float> y = ops::linear_forward(t, layer, x.data(), m);
+          REQUIRE(y == blocked);
+          REQUIRE(first_outside(y.data(), want.data(), tol, m * out, out, out) == "");
+          if (in <= nn::gemm_detail::kKC) REQUIRE(y == want);
         }
       }
 }

@@ -6,8 +6,8 @@
 //   RuntimeLinear     y = x W^T + b   (attention projections, FFN, Caser's filters and fc1), or
 //   RuntimeEmbedding  a table whose rows are the channels (item, position, user and output embeddings):
 //                     gathered on the way in, and scored against a hidden state on the way out.
-// Dense layers run nn::gemm_nt (the training graph's own cache-blocked product; ops::linear_forward's
-// dense path is the plain reference loop); quantized layers run ops::quantize_rows (SIMD) and
+// Dense layers run nn::gemm_nt (the training graph's own cache-blocked product, which is also
+// ops::linear_forward's dense path); quantized layers run ops::quantize_rows (SIMD) and
 // ops::mixed_gemm_{f32,s8} through a KernelTable (runtime dispatch: pass &chord::best_kernels()).
 // Bit-widths come per layer and per channel (a strategy).
 #pragma once

@@ -6,7 +6,8 @@
 //   gemm_tn:  dW  +=    dY^T X         weight gradient         dY: [m, n], X: [m, k], dW: [n, k]
 // (The functions below name their operands generically, C[m, n] = op(A) op(B), since attention and
 // convolution call them on other matrices too; each comment says how the Linear case maps.)
-// Every layer of chord::nn calls only these three, so a SIMD kernel can replace them in one place.
+// Every layer of chord::nn calls only these three, so a SIMD kernel can replace them in one place;
+// ops::linear_forward's dense path (ops/linear.hpp) runs gemm_nt too.
 //
 // How it is fast without intrinsics (the BLIS/GotoBLAS structure, written so that GCC -O3 vectorizes
 // it): C is cut into kNC-column x kKC-deep blocks of B and kMC-row blocks of A; each block is copied
@@ -14,7 +15,9 @@
 // with zeros. Packing absorbs every transposition and leading dimension, so one micro-kernel serves all
 // three forms. The micro-kernel keeps a kMR x kNR tile of C in registers: for each p it broadcasts
 // kMR values of A and multiplies them by kNR contiguous values of B (the vectorized inner loop). The
-// tile size follows the register file the compiler targets (see kMR / kNR below).
+// tile size follows the register file the compiler targets (see kMR / kNR below): the one ISA choice
+// outside the backends, since this gemm is compiled with its includer's flags and called without a
+// kernel table (README, layering); the tile changes the speed only, not the sums' order.
 // Each element of C is summed over p in increasing order whatever the block sizes, so results do not
 // depend on m or on how rows are grouped (a row computed alone equals the same row inside a batch).
 #pragma once
