@@ -4,7 +4,8 @@
 // awkward sizes around every tile / k-group / block edge, with unaligned rows, odd strides, NaN past the
 // end of every fp32 row (a kernel that reads past k poisons its output), sentinels around every output,
 // extreme activations and codes, and k = 2^16 (the int32 limit the kernels document).
-// Each check names its kernel like XNNPACK: w4a8_gemm/avx512_vnni/xsimd/m:n:k.
+// Each check names its kernel like XNNPACK, by the identifier of its entry point in backends/ (grep
+// finds it): w4a8_gemm__xsimd_avx512_vnni/m:n:k.
 //
 // This file is compiled with -ffp-contract=off (tests/CMakeLists.txt): the reference epilogue must
 // round exactly as the kernels' does.
@@ -48,16 +49,21 @@ std::string table_name(const KernelTable& t) { return std::string(isa_name(t.isa
 
 // Weight configurations: one width for every channel, or a random mix with pruned channels.
 enum class Weights { w8, w4, w2, mixed };
-const char* weights_label(Weights w) {
-  return w == Weights::w8 ? "w8" : w == Weights::w4 ? "w4" : w == Weights::w2 ? "w2" : "wmix";
-}
 
 struct Shape {
   std::size_t m, n, k;
 };
+// The kernel's own name (ops::gemm_name: the identifier grep finds in backends/) and the shape, as
+// chord_bench prints it: w4a8_gemm__xsimd_avx512_vnni/m:n:k. Mixed weights run the three widths' kernels.
 std::string kernel_name(Weights weights, const char* activations, const KernelTable& t, const Shape& s) {
+  const bool int8 = std::string(activations) == "a8";
   std::ostringstream out;
-  out << weights_label(weights) << activations << "_gemm/" << table_name(t) << "/" << s.m << ":" << s.n << ":" << s.k;
+  if (weights == Weights::mixed)
+    out << "wmix" << activations << " via " << gemm_name(t, 8, int8) << "+" << gemm_name(t, 4, int8) << "+"
+        << gemm_name(t, 2, int8);
+  else
+    out << gemm_name(t, weights == Weights::w8 ? 8 : weights == Weights::w4 ? 4 : 2, int8);
+  out << "/" << s.m << ":" << s.n << ":" << s.k;
   return out.str();
 }
 
@@ -279,6 +285,12 @@ TEST_CASE("kernels: usable tables are ranked and include the scalar fallback", "
     for (int bits : kPackedBits) {
       REQUIRE(tables[t].s8(bits) != nullptr);
       REQUIRE(tables[t].f32(bits) != nullptr);
+      // Every gemm is named after its table, w{b}{a8|f32}_gemm__<backend>[_<isa>] (the scalar backend's
+      // without the ISA), so that names printed here and by chord_bench are the identifiers in backends/.
+      const std::string b = std::to_string(bits), backend = tables[t].backend;
+      const std::string suffix = backend == "scalar" ? "scalar" : backend + "_" + std::string(isa_name(tables[t].isa));
+      REQUIRE(gemm_name(tables[t], bits, true) == "w" + b + "a8_gemm__" + suffix);
+      REQUIRE(gemm_name(tables[t], bits, false) == "w" + b + "f32_gemm__" + suffix);
     }
     if (t > 0) REQUIRE(dispatch_detail::isa_rank(tables[t - 1].isa) >= dispatch_detail::isa_rank(tables[t].isa));
   }

@@ -83,11 +83,19 @@ void gemm_f32(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix
 }
 
 inline KernelTable kernel_table() {
+  // The entry points by name, XNNPACK style: what tests and chord_bench print (ops::gemm_name). Local:
+  // emitted only where the table is built, not by every file that includes this header.
+  constexpr GemmS8Fn w8a8_gemm__scalar = &gemm_s8<8>;
+  constexpr GemmS8Fn w4a8_gemm__scalar = &gemm_s8<4>;
+  constexpr GemmS8Fn w2a8_gemm__scalar = &gemm_s8<2>;
+  constexpr GemmF32Fn w8f32_gemm__scalar = &gemm_f32<8>;
+  constexpr GemmF32Fn w4f32_gemm__scalar = &gemm_f32<4>;
+  constexpr GemmF32Fn w2f32_gemm__scalar = &gemm_f32<2>;
   KernelTable table;
   table.isa = Isa::scalar;
   table.backend = "scalar";
-  table.gemm_s8 = {&gemm_s8<8>, &gemm_s8<4>, &gemm_s8<2>};
-  table.gemm_f32 = {&gemm_f32<8>, &gemm_f32<4>, &gemm_f32<2>};
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__scalar, w4a8_gemm__scalar, w2a8_gemm__scalar);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__scalar, w4f32_gemm__scalar, w2f32_gemm__scalar);
   table.quantize_rows = &quantize_rows;  // rowops.hpp
   table.layernorm = &layernorm;
   table.softmax = &softmax;

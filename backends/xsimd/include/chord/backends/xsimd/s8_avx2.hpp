@@ -15,6 +15,8 @@
 // Exactness of the int32 sums: as for VNNI, k <= 66311.
 //
 //   micro-kernel  w{b}a8_gemm_{R}x16c4__avx2:  R rows x 1 tile, acc[R][2] ymm accumulators.
+//   entry points  w{8,4,2}a8_gemm__xsimd_avx2 (the names tests and chord_bench print; gemm.hpp) are
+//   gemm_s8_avx2<Bits> below.
 #pragma once
 
 #include <immintrin.h>

@@ -12,6 +12,8 @@
 // k <= 66311 (k = 2^16 included); vpdpbusd does not saturate. Beyond that the int32 sums may wrap.
 //
 //   micro-kernel  w{b}a8_gemm_{R}x{16T}c4__avx512vnni:  R rows x T tiles of 16 channels,
+//   entry points  w{8,4,2}a8_gemm__xsimd_avx512_vnni (the names tests and chord_bench print; gemm.hpp) are
+//   gemm_s8_avx512_vnni<Bits> below.
 //   acc[R][T] zmm accumulators, K loop over panels, epilogue straight from the accumulators.
 //
 // Why the blocking and the epilogue look the way they do (measured on Zen 4, one vpdpbusd zmm per cycle):

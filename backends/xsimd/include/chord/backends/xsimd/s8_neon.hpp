@@ -16,6 +16,8 @@
 // Exactness of the int32 sums: k <= 66311 (as for VNNI).
 //
 //   micro-kernels  w{b}a8_gemm_{R}x16c4__neondot (R = 4), w{b}a8_gemm_{R}x16c4__neon (R = 2).
+//   entry points  w{8,4,2}a8_gemm__xsimd_neon_dotprod, _neon (the names tests and chord_bench print; gemm.hpp) are
+//   gemm_s8_neon{_dotprod,}<Bits> below.
 #pragma once
 
 #include <arm_neon.h>
