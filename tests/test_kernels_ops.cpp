@@ -730,10 +730,10 @@ TEST_CASE("ops: linear_forward: W-A8 and dense exactly the reference, W-A32 with
       }
 }
 
-// The dense path is nn::gemm_nt (not the reference loop): the same sums in the same order while k fits
-// one depth block (kKC, above: exact), and past it within the dot bound, since the bias then joins the
-// first block's partial sum. Bit for bit nn::gemm_nt's outputs at any k.
-TEST_CASE("ops: linear_forward's dense path is nn::gemm_nt, within the dot bound past one depth block",
+// The dense path is nn::gemm_nt (not the reference loop), which sums each output over k in one
+// order across its depth blocks (kKC) and adds the bias last: the reference's outputs bit for bit, at k
+// within, at and past one block (this file is built with -ffp-contract=off).
+TEST_CASE("ops: linear_forward's dense path is nn::gemm_nt, exactly the reference past one depth block",
           "[kernels][ops][linear]") {
   std::uint32_t seed = 1900;
   for (std::size_t m : {1, 9, 40})
@@ -744,13 +744,11 @@ TEST_CASE("ops: linear_forward's dense path is nn::gemm_nt, within the dot bound
         std::vector<float> want(m * out), blocked(m * out);
         ref::linear_forward(layer, x.data(), in, want.data(), out, m);
         nn::gemm_nt(m, out, in, x.data(), in, layer.weight.data(), in, layer.bias.data(), blocked.data(), out, false);
-        const std::vector<double> tol = linear_tolerance(layer, x.data(), in, m);
         for (const KernelTable& t : tables()) {
           INFO(name("linear", t, std::to_string(m) + ":" + std::to_string(out) + ":" + std::to_string(in)));
           const std::vector<float> y = ops::linear_forward(t, layer, x.data(), m);
           REQUIRE(y == blocked);
-          REQUIRE(first_outside(y.data(), want.data(), tol, m * out, out, out) == "");
-          if (in <= nn::gemm_detail::kKC) REQUIRE(y == want);
+          REQUIRE(y == want);
         }
       }
 }

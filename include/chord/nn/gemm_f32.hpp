@@ -20,6 +20,8 @@
 // kernel table (README, layering); the tile changes the speed only, not the sums' order.
 // Each element of C is summed over p in increasing order whatever the block sizes, so results do not
 // depend on m or on how rows are grouped (a row computed alone equals the same row inside a batch).
+// When C is written (not accumulated) the sums run through every depth block in one chain and the bias
+// comes last: the reference's y = sum + b (ref::gemm_f32) bit for bit, without FMA contraction.
 #pragma once
 
 #include <algorithm>
@@ -94,12 +96,20 @@ inline void pack_b(View b, std::size_t kc, std::size_t nc, float* __restrict dst
   }
 }
 
-// c[i][j] (=|+=) sum_p a[p][i] * b[p][j] (+ bias[j]) for i < mr, j < nr.
+// c[i][j] (=|+=) sum_p a[p][i] * b[p][j] (+ bias[j]) for i < mr, j < nr. resume: c holds the sums of
+// the previous depth blocks, which this block continues (c = ((c + a0 b0) + a1 b1) ...) and overwrites.
 // a: [kc][kMR] packed, b: [kc][kNR] packed, c: [mr, nr] with row stride ldc, bias: [nr] or null.
 inline void micro_kernel(std::size_t kc, const float* __restrict a, const float* __restrict b,
                          float* __restrict c, std::size_t ldc, std::size_t mr, std::size_t nr,
-                         bool accumulate, const float* __restrict bias) {
+                         bool accumulate, bool resume, const float* __restrict bias) {
   float acc[kMR][kNR] = {};
+  if (resume && mr == kMR && nr == kNR) {
+    for (std::size_t i = 0; i < kMR; ++i)
+      for (std::size_t j = 0; j < kNR; ++j) acc[i][j] = c[i * ldc + j];
+  } else if (resume) {
+    for (std::size_t i = 0; i < mr; ++i)
+      for (std::size_t j = 0; j < nr; ++j) acc[i][j] = c[i * ldc + j];
+  }
   for (std::size_t p = 0; p < kc; ++p) {
     const float* __restrict ap = a + p * kMR;
     const float* __restrict bp = b + p * kNR;
@@ -116,7 +126,7 @@ inline void micro_kernel(std::size_t kc, const float* __restrict a, const float*
   if (mr == kMR && nr == kNR) {  // full tile: fixed trip counts vectorize the stores too
     for (std::size_t i = 0; i < kMR; ++i) {
       float* __restrict ci = c + i * ldc;
-      if (accumulate)
+      if (accumulate)  // (resume only when writing)
         for (std::size_t j = 0; j < kNR; ++j) ci[j] += acc[i][j];
       else
         for (std::size_t j = 0; j < kNR; ++j) ci[j] = acc[i][j];
@@ -125,7 +135,7 @@ inline void micro_kernel(std::size_t kc, const float* __restrict a, const float*
   }
   for (std::size_t i = 0; i < mr; ++i) {
     float* ci = c + i * ldc;
-    for (std::size_t j = 0; j < nr; ++j) ci[j] = (accumulate ? ci[j] : 0.0f) + acc[i][j];
+    for (std::size_t j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + acc[i][j] : acc[i][j];
   }
 }
 
@@ -156,16 +166,21 @@ inline void gemm(std::size_t m, std::size_t n, std::size_t k, View a, View b, co
     for (std::size_t pc = 0; pc < k; pc += kKC) {
       const std::size_t kc = std::min(kKC, k - pc);
       pack_b(View{b.p + pc * b.rs + jc * b.cs, b.rs, b.cs}, kc, nc, pb);
-      // The first depth block writes (or adds to) C and adds the bias; later ones accumulate.
-      const bool first = pc == 0;
+      // Writing C (!accumulate): each element's sum runs over p in one increasing order across the
+      // depth blocks (later blocks resume from C) and the bias comes last, so the outputs are
+      // ref::gemm_f32's bit for bit (without FMA contraction) at any k. Adding to C (gradients): every
+      // block adds its own sum, the first with the bias.
+      const bool first = pc == 0, last = pc + kc == k;
+      const bool resume = !accumulate && !first;
+      const bool with_bias = accumulate ? first : last;
       for (std::size_t ic = 0; ic < m; ic += kMC) {
         const std::size_t mc = std::min(kMC, m - ic);
         pack_a(View{a.p + ic * a.rs + pc * a.cs, a.rs, a.cs}, mc, kc, pa);
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
             micro_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                         std::min(kMR, mc - ir), std::min(kNR, nc - jr), accumulate || !first,
-                         first && bias ? bias + jc + jr : nullptr);
+                         std::min(kMR, mc - ir), std::min(kNR, nc - jr), accumulate, resume,
+                         with_bias && bias ? bias + jc + jr : nullptr);
       }
     }
   }

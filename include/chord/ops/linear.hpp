@@ -5,7 +5,8 @@
 //   dense_f32   nn::gemm_nt (nn/gemm_f32.hpp): the cache-blocked fp32 product the trainer runs, not
 //               the reference's triple loop (ref::gemm_f32, ~10x slower at SASRec sizes: bench/bench_ops.cpp
 //               linear/dense_f32 rows). Not through the table: that gemm is plain C++ compiled for the
-//               includer's flags (README, layering). Equal to ref::gemm_f32 within fp32 rounding.
+//               includer's flags (README, layering). ref::gemm_f32's outputs bit for bit (the same
+//               sums in the same order, then the bias) when built without FMA contraction.
 //   mixed_f32   ops::mixed_gemm_f32 (weights dequantized in registers)
 //   mixed_s8    ops::quantize_rows (SIMD) + ops::mixed_gemm_s8: exactly ref::linear_forward's outputs
 // The int8 activations live in the thread's Workspace (workspace.hpp, slot `rows`).
