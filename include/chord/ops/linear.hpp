@@ -1,12 +1,13 @@
 // chord/ops/linear.hpp: LinearLayer layers (y = x W^T + b) run through a KernelTable.
 //
-// The same struct as the reference (ref/linear.hpp runs it too), so a model switches between the oracle and the
-// kernels by namespace plus a table argument:
+// The same struct as the reference (ref/linear.hpp runs it too), so a model switches between the
+// oracle and the kernels by namespace plus a table argument:
 //   dense_f32   nn::gemm_nt (nn/gemm_f32.hpp): the cache-blocked fp32 product the trainer runs, not
-//               the reference's triple loop (ref::gemm_f32, ~10x slower at SASRec sizes: bench/bench_ops.cpp
-//               linear/dense_f32 rows). Not through the table: that gemm is plain C++ compiled for the
-//               includer's flags (README, layering). ref::gemm_f32's outputs bit for bit (the same
-//               sums in the same order, then the bias) when built without FMA contraction.
+//               the reference's triple loop (ref::gemm_f32: 4x slower at 200:64:64, 6x at 200:256:256;
+//               but at m = 1 the blocked gemm, which packs W on every call, is 1.3-1.7x slower than it:
+//               bench/bench_ops.cpp, linear/dense_f32 rows). Not through the table: that gemm is plain
+//               C++ compiled for the includer's flags (README, layering). ref::gemm_f32's outputs bit
+//               for bit (the same sums in the same order, then the bias) without FMA contraction.
 //   mixed_f32   ops::mixed_gemm_f32 (weights dequantized in registers)
 //   mixed_s8    ops::quantize_rows (SIMD) + ops::mixed_gemm_s8: exactly ref::linear_forward's outputs
 // The int8 activations live in the thread's Workspace (workspace.hpp, slot `rows`).
