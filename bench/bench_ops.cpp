@@ -10,6 +10,7 @@
 //   conv/vertical_w{8,4}a8/<isa>/<backend>/L:d:nv     ops::caser_vertical
 //   rowops/quantize_a8/<isa>/<backend>/M:K             ops::quantize_rows (ref: core's quantize_rows)
 //   rowops/{layernorm,gelu,softmax}/<isa>/<backend>/M:N  the fp32 row ops on SASRec's [L, d] and [L, L]
+//   linear/dense_f32/<isa>/<backend>/M:N:K           ops::linear_forward, dense layer (nn::gemm_nt)
 //   .../ref/ref/...                                   the same op from ref/ (the oracle), for scale
 // Shapes: SASRec L = 200, d = 64 (MovieLens) and 50 (Amazon), one head; Caser L = 5, d = 50,
 // nh = 16 per height, nv = 4. GOPS counts 2 ops per multiply-accumulate of the projections, QK^T and
@@ -32,10 +33,12 @@
 #include "chord/ops/attention.hpp"
 #include "chord/ops/conv.hpp"
 #include "chord/ops/elementwise.hpp"
+#include "chord/ops/linear.hpp"
 #include "chord/ops/norm.hpp"
 #include "chord/ref/activation.hpp"
 #include "chord/ref/attention.hpp"
 #include "chord/ref/conv.hpp"
+#include "chord/ref/linear.hpp"
 #include "chord/ref/norm.hpp"
 #include "common.hpp"
 #include "kernel_tables.hpp"
@@ -203,6 +206,26 @@ void register_rowops(const std::vector<KernelTable>& tables) {
   }
 }
 
+// ops::linear_forward on a dense layer (nn::gemm_nt, whatever the table: one row, under the best one)
+// next to ref::linear_forward (the triple loop it ran before). Shapes: SASRec's projections [L, d] x
+// [d, d] and the decoding step [1, d], a 256-wide layer, and Caser's fc1-like 1:50:250 (y = x W^T).
+void register_linear(const std::vector<KernelTable>& tables) {
+  std::vector<Runner> list = runners(tables);
+  if (list.size() > 2) list.erase(list.begin() + 1, list.end() - 1);  // the best table, and ref/ref
+  for (const Shape& s : std::vector<Shape>{{200, 64, 64}, {1, 64, 64}, {200, 256, 256}, {1, 50, 250}}) {
+    const auto layer = std::make_shared<LinearLayer>(dense_layer(s.n, s.k, 51));
+    const auto x = std::make_shared<std::vector<float>>(random_floats(s.m * s.k, 52));
+    const auto y = std::make_shared<std::vector<float>>(s.m * s.n);
+    for (const Runner& runner : list) {
+      const std::optional<KernelTable> table = runner.second;
+      add_row("linear/dense_f32/" + runner.first + "/" + shape_name(s), 2.0 * double(s.m * s.n * s.k), [=] {
+        if (table) ops::linear_forward(*table, *layer, x->data(), s.k, y->data(), s.n, s.m);
+        else ref::linear_forward(*layer, x->data(), s.k, y->data(), s.n, s.m);
+      });
+    }
+  }
+}
+
 // Registers the rows before main() runs (Google Benchmark accepts registrations at any time before
 // RunSpecifiedBenchmarks).
 struct Registrar {
@@ -211,6 +234,7 @@ struct Registrar {
     register_attention(tables);
     register_conv(tables);
     register_rowops(tables);
+    register_linear(tables);
   }
 } const registrar;
 

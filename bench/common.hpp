@@ -1,11 +1,14 @@
 // bench/common.hpp: what every benchmark area shares: shapes, names, counters, seeded data.
 //
 // Row names follow docs/design.md#benchmarks and XNNPACK's habit of naming what runs:
-//   <area>/<variant>/<isa>/<backend>/<M>:<N>:<K>      gemm/w4a8/avx512_vnni/xsimd/200:64:64
+//   <area>/<variant>/<isa>/<backend>/<M>:<N>:<K>      attention/core_f32/avx512_vnni/xsimd/200:64:1
+//   gemm|gemv/<kernel>/<M>:<N>:<K>                    gemm/w4a8_gemm__xsimd_avx512_vnni/200:64:64
+//                                                     (the entry point's name in backends/, ops::gemm_name)
 //   peer/<library_op>/<M>:<N>:<K>                     peer/openblas_sgemm/200:64:64
 //   peak/<probe>/<isa>                                peak/dot/avx512_vnni
 // Shapes are always y[M, N] = x[M, K] * W[N, K]^T: M rows of activations (tokens), N output channels,
-// K inputs per channel. The report (scripts/bench_report.py) parses these names, so keep the format.
+// K inputs per channel. The report (scripts/bench_report.py) parses these names, so keep the format
+// (it reads the gemm rows back as gemm/w4a8/<isa>/<backend>/..., the older names, which stored runs use).
 #pragma once
 
 #include <benchmark/benchmark.h>

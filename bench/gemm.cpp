@@ -2,9 +2,11 @@
 // mixed-precision matrices next to their homogeneous segments run separately.
 //
 // Rows:
-//   gemm/w{8,4,2}a8/<isa>/<backend>/M:N:K     int8 activations (already quantized: the quantize/... rows
-//   gemv/...                                  time that step), M = 1 is called gemv
-//   gemm/w{8,4,2}f32/<isa>/<backend>/M:N:K    fp32 activations, weights dequantized in registers
+//   gemm/w{8,4,2}a8_gemm__<backend>_<isa>/M:N:K   int8 activations (already quantized: the quantize/...
+//   gemv/...                                      rows time that step), M = 1 is called gemv
+//   gemm/w{8,4,2}f32_gemm__<backend>_<isa>/M:N:K  fp32 activations, weights dequantized in registers
+//     (the kernel's entry point by name, ops::gemm_name: grep finds it in backends/; the scalar
+//     backend's is w4a8_gemm__scalar)
 //   mixed/<mix>/a8/<isa>/<backend>/M:N:K      a whole mixed matrix (shapes.hpp: kMixes)
 //   mixed/<mix>/seg_w{b}a8/<isa>/<backend>/M:Nb:K   each of its segments alone, N = that segment's rows
 // Weights and activations are built once per shape (seeded) and shared by all tables: every backend
@@ -17,7 +19,7 @@
 #include <string>
 
 #include "areas.hpp"
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/gemm.hpp"
 #include "shapes.hpp"
@@ -89,8 +91,8 @@ const Activations& activations_for(std::size_t m, std::size_t k) {
 std::string table_name(const KernelTable& t) { return std::string(isa_name(t.isa)) + "/" + t.backend; }
 
 void register_homogeneous(const KernelTable& table, const Shape& s, int bits, bool int8) {
-  const std::string name = std::string(s.m == 1 ? "gemv" : "gemm") + "/w" + std::to_string(bits) +
-                           (int8 ? "a8/" : "f32/") + table_name(table) + "/" + shape_name(s);
+  const std::string name = std::string(s.m == 1 ? "gemv/" : "gemm/") + gemm_name(table, bits, int8) + "/" +
+                           shape_name(s);
   benchmark::RegisterBenchmark(name.c_str(), [table, s, bits, int8](benchmark::State& state) {
     const MixedMatrix& w = weights_for("w" + std::to_string(bits), s.n, s.k);
     const Activations& act = activations_for(s.m, s.k);
@@ -173,7 +175,7 @@ void register_quantize_benchmarks() {
       QuantizedRows out;
       for (auto _ : state) {
         quantize_rows(act.x.data(), s.m, s.k, s.k, out);
-        benchmark::DoNotOptimize(out.codes.data());
+        benchmark::DoNotOptimize(out.codes());
         benchmark::ClobberMemory();
       }
       state.counters["GBps"] =

@@ -25,7 +25,7 @@
 #include <random>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/ref/gemm.hpp"
@@ -68,7 +68,7 @@ int main() {
   std::vector<std::int32_t> acc(n);
   std::vector<float> y(n);
   naive_gemv_s8(q.codes.data(), a.row(0), n, k, acc.data());
-  for (std::size_t c = 0; c < n; ++c) y[c] = float(acc[c]) * a.scales[0] * q.scales[c];
+  for (std::size_t c = 0; c < n; ++c) y[c] = float(acc[c]) * a.scales()[0] * q.scales[c];
 
   // Check against the reference: the same codes, as the library's MixedMatrix holds them.
   const chord::MixedMatrix layer(q);

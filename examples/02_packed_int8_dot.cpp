@@ -28,8 +28,8 @@
 // Checks: the int32 accumulators equal step 1's (exactly), and the library's kernel on the same
 // packed matrix gives the same outputs. Prints the speedup over step 1 (its kernel, repeated here).
 // Exercises (check: the "check:" line):
-//   1. Drop "- 128 * a.sums[0]" in the portable kernel: the check fails, and every channel is off by the
-//      same amount. Print acc_portable[c] - acc_step1[c] and compare it with 128 * a.sums[0].
+//   1. Drop "- 128 * a.sums()[0]" in the portable kernel: the check fails, and every channel is off by the
+//      same amount. Print acc_portable[c] - acc_step1[c] and compare it with 128 * a.sums()[0].
 //   2. Run with CHORD_ISA=scalar: the chosen kernel is the portable one; by how much is it slower?
 //   3. Time a 64 x 64 layer (change the shape in main): the SIMD speedup shrinks. What dominates now?
 #include <algorithm>
@@ -50,7 +50,7 @@
 #define EXAMPLE_HAVE_DOTPROD 1
 #endif
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/packed.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/ops/dispatch.hpp"
@@ -80,7 +80,7 @@ void packed_gemv_s8_portable(const chord::PackedMatrix& w, const chord::Quantize
       for (std::size_t c = 0; c < kTileN; ++c)      // lane c = channel 16t + c
         for (std::size_t j = 0; j < kDot; ++j)      // the 4 products one instruction would add
           lanes[c] += std::int32_t(panel[c * kDot + j]) * x[g * kDot + j];  // u * a, u = q + 128
-    for (std::size_t c = 0; c < kTileN; ++c) acc[t * kTileN + c] = lanes[c] - 128 * a.sums[0];
+    for (std::size_t c = 0; c < kTileN; ++c) acc[t * kTileN + c] = lanes[c] - 128 * a.sums()[0];
   }
 }
 
@@ -91,7 +91,7 @@ void packed_gemv_s8_portable(const chord::PackedMatrix& w, const chord::Quantize
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 void packed_gemv_s8_vnni(const chord::PackedMatrix& w, const chord::QuantizedRows& a, std::int32_t* acc) {
   const std::int8_t* x = a.row(0);
-  const __m512i offset = _mm512_set1_epi32(128 * a.sums[0]);
+  const __m512i offset = _mm512_set1_epi32(128 * a.sums()[0]);
   for (std::size_t t = 0; t < w.tiles(); ++t) {
     const std::uint8_t* panel = w.tile(t);
     __m512i sum = _mm512_setzero_si512();
@@ -152,7 +152,7 @@ Choice choose_kernel() {
 
 // acc: [rows_padded] -> y: [rows], the epilogue of step 1 (ref::dequantize_acc's order).
 void epilogue(const std::int32_t* acc, const chord::QuantizedRows& a, const chord::PackedMatrix& w, float* y) {
-  for (std::size_t c = 0; c < w.rows(); ++c) y[c] = float(acc[c]) * a.scales[0] * w.scales()[c];
+  for (std::size_t c = 0; c < w.rows(); ++c) y[c] = float(acc[c]) * a.scales()[0] * w.scales()[c];
 }
 
 // One shape: quantize, pack, run step 1 and this step's kernels and the library; returns success.

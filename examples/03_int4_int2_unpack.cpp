@@ -42,7 +42,7 @@
 #define EXAMPLE_HAVE_DOTPROD 1
 #endif
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/packed.hpp"
 #include "chord/ops/dispatch.hpp"
@@ -79,7 +79,7 @@ void packed_gemv_portable(const chord::PackedMatrix& w, const chord::QuantizedRo
           for (std::size_t j = 0; j < kDot; ++j)
             lanes[c] += std::int32_t((panel[c * kDot + j] >> (s * Bits)) & kMask) * xs[j];
       }
-    for (std::size_t c = 0; c < kTileN; ++c) acc[t * kTileN + c] = lanes[c] - kOffset * a.sums[0];
+    for (std::size_t c = 0; c < kTileN; ++c) acc[t * kTileN + c] = lanes[c] - kOffset * a.sums()[0];
   }
 }
 
@@ -98,7 +98,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni")))
 void packed_gemv_vnni(const chord::PackedMatrix& w, const chord::QuantizedRows& a, std::int32_t* acc) {
   constexpr int kPlanes = 8 / Bits;
   const __m512i mask = _mm512_set1_epi8(static_cast<char>((1u << Bits) - 1u));
-  const __m512i offset = _mm512_set1_epi32((1 << (Bits - 1)) * a.sums[0]);
+  const __m512i offset = _mm512_set1_epi32((1 << (Bits - 1)) * a.sums()[0]);
   const std::int8_t* x = a.row(0);
   for (std::size_t t = 0; t < w.tiles(); ++t) {
     const std::uint8_t* panel = w.tile(t);
@@ -129,7 +129,7 @@ void packed_gemv_dotprod(const chord::PackedMatrix& w, const chord::QuantizedRow
   constexpr int kPlanes = 8 / Bits;
   const uint8x16_t mask = vdupq_n_u8(static_cast<std::uint8_t>((1u << Bits) - 1u));
   // 8 bits: u ^ 0x80 = q, no correction (step 2). 4 / 2 bits: u fits s8 as it is, correct afterwards.
-  const std::int32_t correction = Bits == 8 ? 0 : (1 << (Bits - 1)) * a.sums[0];
+  const std::int32_t correction = Bits == 8 ? 0 : (1 << (Bits - 1)) * a.sums()[0];
   const std::int8_t* x = a.row(0);
   for (std::size_t t = 0; t < w.tiles(); ++t) {
     const std::uint8_t* panel = w.tile(t);
@@ -257,7 +257,7 @@ int main() {
     for (std::size_t c = 0; c < n; ++c) ok = ok && acc[c] == expected[c] && acc_library[c] == expected[c];
 
     // Bytes a gemv must move: packed weights + one scale per channel + activations + outputs.
-    const double bytes = double(w.bytes() + w.rows_padded() * sizeof(float) + p.a.stride + n * sizeof(float));
+    const double bytes = double(w.bytes() + w.rows_padded() * sizeof(float) + p.a.stride() + n * sizeof(float));
     ms_by_width[chord::width_index(bits)] = ms;
     std::printf("  %4d %10.2f %10.3f %9.2f %9.2fx %14.3f %16.3f\n", bits, bytes * 1e-6, ms, bytes / ms * 1e-6,
                 ms_by_width[0] / ms, ms_portable, ms_library);

@@ -33,7 +33,7 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/strategy.hpp"
 #include "chord/ops/dispatch.hpp"
@@ -95,7 +95,7 @@ void run_layer(Layer& layer, const chord::KernelTable& kernels, const chord::Qua
   chord::ops::mixed_gemm_s8_acc(kernels, a, layer.matrix, acc.data());
   chord::ref::mixed_gemm_s8_acc(a, layer.matrix, acc_ref.data());
   for (std::size_t c = 0; c < n; ++c)  // ref::mixed_gemm_s8's epilogue, from the sums just computed
-    y_ref[c] = chord::ref::dequantize_acc(acc_ref[c], a.scales[0], layer.matrix.scale(c), bias[c]);
+    y_ref[c] = chord::ref::dequantize_acc(acc_ref[c], a.scales()[0], layer.matrix.scale(c), bias[c]);
   layer.ok = acc == acc_ref && layer.y == y_ref;
   layer.ms = median_ms(reps, [&] {
     chord::ops::mixed_gemm_s8(kernels, a, layer.matrix, bias.data(), layer.y.data(), n);

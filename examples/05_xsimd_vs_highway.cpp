@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ops/dispatch.hpp"
 #include "chord/ops/gemm.hpp"

@@ -45,7 +45,7 @@
 #define EXAMPLE_HAVE_AVX2 1
 #endif
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/packed.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/ops/dispatch.hpp"
@@ -67,13 +67,13 @@ using chord::kTileN;
 constexpr std::size_t kRows = 4;  // tokens per pass: each loaded panel is used kRows times
 
 // w: [n, k] packed int8 (step 2's panels); a: kRows rows of [k] int8 codes (zero-padded past k);
-// acc: [kRows, w.rows_padded()] int32 = sum_j q[c][j] * a[r][j]. a.m must be a multiple of kRows.
+// acc: [kRows, w.rows_padded()] int32 = sum_j q[c][j] * a[r][j]. a.m() must be a multiple of kRows.
 __attribute__((target("avx2")))
 void packed_gemm_s8_avx2(const chord::PackedMatrix& w, const chord::QuantizedRows& a, std::int32_t* acc) {
   const __m256i top_bit = _mm256_set1_epi8(static_cast<char>(0x80));
   const __m256i ones = _mm256_set1_epi16(1);
   const std::size_t ld = w.rows_padded();
-  for (std::size_t i = 0; i < a.m; i += kRows)
+  for (std::size_t i = 0; i < a.m(); i += kRows)
     for (std::size_t t = 0; t < w.tiles(); ++t) {
       const std::uint8_t* panel = w.tile(t);
       __m256i sum[kRows][2];
@@ -151,9 +151,9 @@ double peak_gmacs(bool full_step) {
 
 // acc: [m, rows_padded] -> y: [m, n], step 1's epilogue (ref::dequantize_acc's order).
 void epilogue(const std::int32_t* acc, const chord::QuantizedRows& a, const chord::PackedMatrix& w, float* y) {
-  for (std::size_t i = 0; i < a.m; ++i)
+  for (std::size_t i = 0; i < a.m(); ++i)
     for (std::size_t c = 0; c < w.rows(); ++c)
-      y[i * w.rows() + c] = float(acc[i * w.rows_padded() + c]) * a.scales[i] * w.scales()[c];
+      y[i * w.rows() + c] = float(acc[i * w.rows_padded() + c]) * a.scales()[i] * w.scales()[c];
 }
 
 // One shape, m tokens: the step's kernel against step 1 (exact), the library's AVX2 table against ref.

@@ -37,6 +37,9 @@ ONEDNN_GRID = [f"{m}:{nk}:{nk}" for m in (1, 16, 200) for nk in (64, 256, 1024)]
 SASREC_SHAPES = ["1:64:64", "200:64:64", "1:50:50", "200:50:50"]  # bench/shapes.hpp kSasrecShapes
 TIME_SCALE = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
+# chord_bench names a gemm row after its kernel's entry point, gemm/w4a8_gemm__xsimd_avx512_vnni/M:N:K
+# (the identifier in backends/); the report keys it as stored runs did: gemm/w4a8/avx512_vnni/xsimd/M:N:K.
+KERNEL_ROW_RE = re.compile(r"^(gemm|gemv)/w(\d)(a8|f32)_gemm__([a-z0-9]+)(?:_([a-z0-9_]+))?/(\d+:\d+:\d+)$")
 GEMM_RE = re.compile(r"^(gemm|gemv)/w(\d)(a8|f32)/([^/]+)/([^/]+)/(\d+:\d+:\d+)$")
 MIXED_RE = re.compile(r"^mixed/([^/]+)/(a8|seg_w(\d)a8)/([^/]+)/([^/]+)/(\d+):(\d+):(\d+)$")
 PEER_RE = re.compile(r"^peer/([^/]+)/(\d+:\d+:\d+)$")
@@ -59,6 +62,15 @@ AREA_TITLES = {
 
 # --- reading the JSON -----------------------------------------------------------------------------
 
+def canonical_name(name):
+    """gemm/w4a8_gemm__xsimd_avx512_vnni/200:64:64 -> gemm/w4a8/avx512_vnni/xsimd/200:64:64."""
+    m = KERNEL_ROW_RE.match(name)
+    if not m:
+        return name
+    area, bits, act, backend, isa, shape = m.groups()
+    return f"{area}/w{bits}{act}/{isa or 'scalar'}/{backend}/{shape}"
+
+
 def load_rows(path):
     """run name -> {"time": seconds (CPU, median), "real": seconds, counters..., "label": str}.
 
@@ -69,7 +81,7 @@ def load_rows(path):
     for b in data.get("benchmarks", []):
         if b.get("error_occurred"):
             continue
-        name = b.get("run_name", b["name"])
+        name = canonical_name(b.get("run_name", b["name"]))
         scale = TIME_SCALE[b.get("time_unit", "ns")]
         row = {k: v for k, v in b.items() if isinstance(v, (int, float))}
         row["time"] = b["cpu_time"] * scale

@@ -84,7 +84,7 @@ double f32_tolerance(const float* x, const Weights& w, std::size_t c, float bias
 // Runs both kernels of `table` for width w.bits on (a, x) and checks them against the oracle.
 void check_kernels(const KernelTable& table, const Weights& w, const QuantizedRows& a, const float* x,
                    std::size_t ldx, const Layout& l) {
-  const std::size_t m = a.m, n = w.n, k = w.k;
+  const std::size_t m = a.m(), n = w.n, k = w.k;
   const float kUntouched = -12345.0f;  // outputs outside the written columns must keep it
 
   std::vector<std::int32_t> acc(m * l.ldy, -7);
@@ -107,7 +107,7 @@ void check_kernels(const KernelTable& table, const Weights& w, const QuantizedRo
       }
       INFO("row " << i << " channel " << c << " (column " << col << ")");
       REQUIRE(acc[i * l.ldy + col] == dot);
-      REQUIRE(y[i * l.ldy + col] == ref::dequantize_acc(dot, a.scales[i], w.scales[c], l.bias[col]));
+      REQUIRE(y[i * l.ldy + col] == ref::dequantize_acc(dot, a.scales()[i], w.scales[c], l.bias[col]));
       const double expected = double(w.scales[c]) * dot_f + l.bias[col];
       REQUIRE(std::fabs(yf[i * l.ldy + col] - expected) <= f32_tolerance(x + i * ldx, w, c, l.bias[col]));
     }
@@ -200,7 +200,7 @@ TEST_CASE("highway kernels: extreme codes and activations do not saturate", "[hi
         for (std::size_t i = 0; i < m; ++i)
           for (std::size_t j = 0; j < k; ++j) x[i * k + j] = float(sign) * (i == 2 && j % 2 ? -1.0f : 1.0f);
         const QuantizedRows a = quantize_rows(x.data(), m, k);
-        REQUIRE(std::abs(int(a.codes[0])) == 127);
+        REQUIRE(std::abs(int(a.codes()[0])) == 127);
         check_kernels(table, w, a, x.data(), k, make_layout(n, 11));
       }
 }

@@ -4,7 +4,8 @@
 // awkward sizes around every tile / k-group / block edge, with unaligned rows, odd strides, NaN past the
 // end of every fp32 row (a kernel that reads past k poisons its output), sentinels around every output,
 // extreme activations and codes, and k = 2^16 (the int32 limit the kernels document).
-// Each check names its kernel like XNNPACK: w4a8_gemm/avx512_vnni/xsimd/m:n:k.
+// Each check names its kernel like XNNPACK, by the identifier of its entry point in backends/ (grep
+// finds it): w4a8_gemm__xsimd_avx512_vnni/m:n:k.
 //
 // This file is compiled with -ffp-contract=off (tests/CMakeLists.txt): the reference epilogue must
 // round exactly as the kernels' does.
@@ -19,12 +20,14 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "chord/core/mixed_matrix.hpp"
-#include "chord/ops/activations.hpp"
 #include "chord/ops/dispatch.hpp"
 #include "chord/ops/gemm.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ref/gemm.hpp"
 #include "test_helpers.hpp"
 
@@ -46,16 +49,21 @@ std::string table_name(const KernelTable& t) { return std::string(isa_name(t.isa
 
 // Weight configurations: one width for every channel, or a random mix with pruned channels.
 enum class Weights { w8, w4, w2, mixed };
-const char* weights_label(Weights w) {
-  return w == Weights::w8 ? "w8" : w == Weights::w4 ? "w4" : w == Weights::w2 ? "w2" : "wmix";
-}
 
 struct Shape {
   std::size_t m, n, k;
 };
+// The kernel's own name (ops::gemm_name: the identifier grep finds in backends/) and the shape, as
+// chord_bench prints it: w4a8_gemm__xsimd_avx512_vnni/m:n:k. Mixed weights run the three widths' kernels.
 std::string kernel_name(Weights weights, const char* activations, const KernelTable& t, const Shape& s) {
+  const bool int8 = std::string(activations) == "a8";
   std::ostringstream out;
-  out << weights_label(weights) << activations << "_gemm/" << table_name(t) << "/" << s.m << ":" << s.n << ":" << s.k;
+  if (weights == Weights::mixed)
+    out << "wmix" << activations << " via " << gemm_name(t, 8, int8) << "+" << gemm_name(t, 4, int8) << "+"
+        << gemm_name(t, 2, int8);
+  else
+    out << gemm_name(t, weights == Weights::w8 ? 8 : weights == Weights::w4 ? 4 : 2, int8);
+  out << "/" << s.m << ":" << s.n << ":" << s.k;
   return out.str();
 }
 
@@ -137,18 +145,18 @@ void finish_problem(Problem& p) {
   const Shape& s = p.shape;
   QuantizedRows packed_rows;
   quantize_rows(p.x, s.m, s.k, p.ldx, packed_rows);
-  p.a = packed_rows;  // same codes, re-laid with an odd stride (>= the padded k the kernels read)
-  p.a.stride = packed_rows.stride + 5;
-  p.a.codes.assign(s.m * p.a.stride, 0);
-  for (std::size_t i = 0; i < s.m && packed_rows.stride > 0; ++i)
-    std::memcpy(&p.a.codes[i * p.a.stride], packed_rows.row(i), packed_rows.stride);
+  // Same codes, re-laid with an odd stride (>= the padded k the kernels read): rows 1.. unaligned.
+  p.a = QuantizedRows::from_codes(packed_rows.codes(), s.m, s.k, packed_rows.stride(), packed_rows.scales(),
+                                  packed_rows.stride() + 5);
+  REQUIRE(p.a.stride() == packed_rows.stride() + 5);
+  for (std::size_t i = 0; i < s.m; ++i) REQUIRE(p.a.sums()[i] == packed_rows.sums()[i]);
 
   p.acc_ref.assign(s.m * s.n, 0);
   ref::mixed_gemm_s8_acc(p.a, p.w, p.acc_ref.data());
   p.y_s8_ref.assign(s.m * s.n, 0.0f);  // = ref::mixed_gemm_s8, without recomputing the sums
   for (std::size_t i = 0; i < s.m; ++i)
     for (std::size_t c = 0; c < s.n; ++c)
-      p.y_s8_ref[i * s.n + c] = ref::dequantize_acc(p.acc_ref[i * s.n + c], p.a.scales[i], p.w.scale(c),
+      p.y_s8_ref[i * s.n + c] = ref::dequantize_acc(p.acc_ref[i * s.n + c], p.a.scales()[i], p.w.scale(c),
                                                     p.bias.empty() ? 0.0f : p.bias[c]);
   p.y_f32_ref.assign(s.m * s.n, 0.0f);
   ref::mixed_gemm_f32(p.x, p.ldx, p.w, p.bias_ptr(), p.y_f32_ref.data(), s.n, s.m);
@@ -277,6 +285,12 @@ TEST_CASE("kernels: usable tables are ranked and include the scalar fallback", "
     for (int bits : kPackedBits) {
       REQUIRE(tables[t].s8(bits) != nullptr);
       REQUIRE(tables[t].f32(bits) != nullptr);
+      // Every gemm is named after its table, w{b}{a8|f32}_gemm__<backend>[_<isa>] (the scalar backend's
+      // without the ISA), so that names printed here and by chord_bench are the identifiers in backends/.
+      const std::string b = std::to_string(bits), backend = tables[t].backend;
+      const std::string suffix = backend == "scalar" ? "scalar" : backend + "_" + std::string(isa_name(tables[t].isa));
+      REQUIRE(gemm_name(tables[t], bits, true) == "w" + b + "a8_gemm__" + suffix);
+      REQUIRE(gemm_name(tables[t], bits, false) == "w" + b + "f32_gemm__" + suffix);
     }
     if (t > 0) REQUIRE(dispatch_detail::isa_rank(tables[t - 1].isa) >= dispatch_detail::isa_rank(tables[t].isa));
   }
@@ -381,7 +395,11 @@ TEST_CASE("kernels: k = kMaxS8DotK (the int32 bound) at full scale is exact on e
   check_full_scale(kMaxS8DotK);
 }
 
-TEST_CASE("kernels: the int8 ops refuse k past the bound and -128 codes, on every table", "[kernels]") {
+// Readers get const views only: nothing outside the quantizers and from_codes can write a code.
+static_assert(std::is_same_v<decltype(std::declval<const QuantizedRows&>().codes()), const std::int8_t*> &&
+              std::is_same_v<decltype(std::declval<QuantizedRows&>().codes()), const std::int8_t*>);
+
+TEST_CASE("kernels: the int8 ops refuse k past the bound, QuantizedRows refuses -128 codes, on every table", "[kernels]") {
   for (const std::size_t k : {kMaxS8DotK + 1, std::size_t(140000)}) {
     const std::vector<float> x(k, 1.0f);
     const std::uint8_t bits8 = 8;
@@ -401,10 +419,21 @@ TEST_CASE("kernels: the int8 ops refuse k past the bound and -128 codes, on ever
   const MixedMatrix w(x.data(), 3, k, bits);
   for (const KernelTable& table : tested_tables()) {
     INFO(table.backend);
-    QuantizedRows a = ops::quantize_rows(table, x.data(), 2, k);
-    a.codes[a.stride + 5] = -128;  // a hand-filled struct: quantize_rows never writes it
-    std::vector<float> y(2 * 3);
-    REQUIRE_THROWS_WITH(ops::mixed_gemm_s8(table, a, w, nullptr, y.data(), 3), Catch::Contains("-128 at (1, 5)"));
+    // -128 cannot reach a kernel: the struct's only way in for hand-made codes refuses it (below).
+    const QuantizedRows a = ops::quantize_rows(table, x.data(), 2, k);
+    std::vector<std::int8_t> codes(a.codes(), a.codes() + 2 * a.stride());
+    codes[a.stride() + 5] = -128;
+    REQUIRE_THROWS_WITH(QuantizedRows::from_codes(codes.data(), 2, k, a.stride(), a.scales()),
+                        Catch::Contains("-128 at (1, 5)"));
+    codes[a.stride() + 5] = -127;  // the same rows without it go through and run like the quantized ones
+    const QuantizedRows b = QuantizedRows::from_codes(codes.data(), 2, k, a.stride(), a.scales());
+    std::vector<float> y(2 * 3), y_ref(2 * 3);
+    ops::mixed_gemm_s8(table, b, w, nullptr, y.data(), 3);
+    ref::mixed_gemm_s8(b, w, nullptr, y_ref.data(), 3);
+    REQUIRE(y == y_ref);
+    const float bad_scales[2] = {1.0f, -1.0f};
+    REQUIRE_THROWS_WITH(QuantizedRows::from_codes(codes.data(), 2, k, a.stride(), bad_scales),
+                        Catch::Contains("scale 1 is -1"));
     std::vector<float> bad = x;
     bad[k + 7] = std::numeric_limits<float>::quiet_NaN();
     REQUIRE_THROWS_WITH(ops::quantize_rows(table, bad.data(), 2, k), Catch::Contains("(1, 7) is not finite"));
@@ -437,7 +466,7 @@ TEST_CASE("kernels: output columns in any order (a tile's ends in place, its mid
           for (std::size_t i = 0; i < s.m && mismatch.empty(); ++i)
             for (std::size_t r = 0; r < s.n && mismatch.empty(); ++r) {
               const std::int32_t want = p.acc_ref[i * s.n + r];
-              const float want_y = ref::dequantize_acc(want, p.a.scales[i], p.w.scale(r), 0.0f);
+              const float want_y = ref::dequantize_acc(want, p.a.scales()[i], p.w.scale(r), 0.0f);
               if (acc.data()[i * acc.ld + columns[r]] != want || y.data()[i * y.ld + columns[r]] != want_y)
                 mismatch = "row " + std::to_string(i) + ", channel " + std::to_string(r) + " -> column " +
                            std::to_string(columns[r]);

@@ -20,13 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/attention.hpp"
 #include "chord/ops/conv.hpp"
 #include "chord/ops/dispatch.hpp"
 #include "chord/ops/elementwise.hpp"
+#include "chord/nn/gemm_f32.hpp"
 #include "chord/ops/linear.hpp"
 #include "chord/ops/norm.hpp"
 #include "chord/ref/activation.hpp"
@@ -124,7 +125,7 @@ TEST_CASE("ops kernels: every usable table has every row kernel", "[kernels][ops
 }
 
 // ------------------------------------------------------------------------------------------------
-// quantize_rows: bit-identical to core/activations.hpp
+// quantize_rows: bit-identical to core/quantize_rows.hpp
 
 namespace {
 
@@ -154,13 +155,13 @@ std::vector<float> quantize_values(std::size_t m, std::size_t k, std::uint32_t s
 }
 
 std::string first_difference(const QuantizedRows& got, const QuantizedRows& want) {
-  if (got.m != want.m || got.k != want.k || got.stride != want.stride) return "shape differs";
-  for (std::size_t r = 0; r < want.m; ++r) {
-    if (std::memcmp(&got.scales[r], &want.scales[r], sizeof(float)) != 0)
-      return "scale of row " + std::to_string(r) + ": " + std::to_string(got.scales[r]) + " vs " +
-             std::to_string(want.scales[r]);
-    if (got.sums[r] != want.sums[r]) return "sum of row " + std::to_string(r);
-    for (std::size_t j = 0; j < want.stride; ++j)
+  if (got.m() != want.m() || got.k() != want.k() || got.stride() != want.stride()) return "shape differs";
+  for (std::size_t r = 0; r < want.m(); ++r) {
+    if (std::memcmp(&got.scales()[r], &want.scales()[r], sizeof(float)) != 0)
+      return "scale of row " + std::to_string(r) + ": " + std::to_string(got.scales()[r]) + " vs " +
+             std::to_string(want.scales()[r]);
+    if (got.sums()[r] != want.sums()[r]) return "sum of row " + std::to_string(r);
+    for (std::size_t j = 0; j < want.stride(); ++j)
       if (got.row(r)[j] != want.row(r)[j])
         return "code (" + std::to_string(r) + ", " + std::to_string(j) + "): " + std::to_string(got.row(r)[j]) +
                " vs " + std::to_string(want.row(r)[j]);
@@ -190,19 +191,20 @@ TEST_CASE("ops: quantize_rows equals core's codes, scales and sums bit for bit",
         quantize_rows(x, m, k, ldx, want);
         for (const KernelTable& t : tables()) {
           INFO(name("quantize_rows", t, std::to_string(m) + ":" + std::to_string(k) + " ldx " + std::to_string(ldx)));
-          QuantizedRows got;
-          got.codes.assign(3, 77);  // stale contents must not survive
+          const std::int8_t stale[3] = {77, 77, 77};
+          const float stale_scale = 1.0f;
+          QuantizedRows got = QuantizedRows::from_codes(stale, 1, 3, 3, &stale_scale);  // must not survive
           ops::quantize_rows(t, x, m, k, ldx, got);
           REQUIRE(first_difference(got, want) == "");
           // The kernel itself, with a longer stride than the ops use: the padding bytes are zeroed.
-          const std::size_t stride = want.stride + 5;
+          const std::size_t stride = want.stride() + 5;
           std::vector<std::int8_t> codes(m * stride + 1, 99);
           std::vector<float> scales(m + 1, kSentinel);
           std::vector<std::int32_t> sums(m + 1, -7);
           REQUIRE(t.quantize_rows(x, ldx, m, k, codes.data(), stride, scales.data(), sums.data()) == m);
           for (std::size_t r = 0; r < m; ++r) {
             for (std::size_t j = 0; j < stride; ++j) REQUIRE(codes[r * stride + j] == (j < k ? want.row(r)[j] : 0));
-            REQUIRE(sums[r] == want.sums[r]);
+            REQUIRE(sums[r] == want.sums()[r]);
           }
           REQUIRE(codes[m * stride] == 99);
           REQUIRE(scales[m] == kSentinel);
@@ -724,6 +726,29 @@ TEST_CASE("ops: linear_forward: W-A8 and dense exactly the reference, W-A32 with
               for (std::size_t i = 0; i < m; ++i) REQUIRE(y.data()[i * (out + 2) + out] == kSentinel);  // stride gap
             }
           }
+        }
+      }
+}
+
+// The dense path is nn::gemm_nt (not the reference loop), which sums each output over k in one
+// order across its depth blocks (kKC) and adds the bias last: the reference's outputs bit for bit, at k
+// within, at and past one block (this file is built with -ffp-contract=off).
+TEST_CASE("ops: linear_forward's dense path is nn::gemm_nt, exactly the reference past one depth block",
+          "[kernels][ops][linear]") {
+  std::uint32_t seed = 1900;
+  for (std::size_t m : {1, 9, 40})
+    for (std::size_t in : {nn::gemm_detail::kKC, nn::gemm_detail::kKC + 1, std::size_t(700)})
+      for (std::size_t out : {3, 40}) {
+        const LinearLayer layer = random_dense(out, in, seed++);
+        const std::vector<float> x = test::random_normal(m * in, seed++);
+        std::vector<float> want(m * out), blocked(m * out);
+        ref::linear_forward(layer, x.data(), in, want.data(), out, m);
+        nn::gemm_nt(m, out, in, x.data(), in, layer.weight.data(), in, layer.bias.data(), blocked.data(), out, false);
+        for (const KernelTable& t : tables()) {
+          INFO(name("linear", t, std::to_string(m) + ":" + std::to_string(out) + ":" + std::to_string(in)));
+          const std::vector<float> y = ops::linear_forward(t, layer, x.data(), m);
+          REQUIRE(y == blocked);
+          REQUIRE(y == want);
         }
       }
 }

@@ -75,9 +75,9 @@ TEST_CASE("reference mixed gemm, int8 activations: exactly the integer triple lo
         for (std::size_t i = 0; i < m; ++i)
           for (std::size_t c = 0; c < n; ++c) {
             std::int32_t dot = 0;  // the plain loop, on codes that never went through packing
-            for (std::size_t j = 0; j < k; ++j) dot += std::int32_t(a.codes[i * a.stride + j]) * q.codes[c * k + j];
+            for (std::size_t j = 0; j < k; ++j) dot += std::int32_t(a.codes()[i * a.stride() + j]) * q.codes[c * k + j];
             REQUIRE(acc[i * n + c] == dot);
-            REQUIRE(y[i * n + c] == float(dot) * a.scales[i] * q.scales[c]);
+            REQUIRE(y[i * n + c] == float(dot) * a.scales()[i] * q.scales[c]);
           }
       }
 }
@@ -140,13 +140,13 @@ TEST_CASE("scalar backend kernels equal the reference (w8/w4/w2, a8 and fp32)", 
 TEST_CASE("int8 activations saturate at +-127 and pad with zeros", "[activations]") {
   std::vector<float> x = {1e30f, -1e30f, 0.5f, -3.0f, 0.0f};
   const QuantizedRows a = quantize_rows(x.data(), 1, x.size());
-  REQUIRE(a.stride % kMaxGroupK == 0);
-  REQUIRE(a.codes[0] == 127);
-  REQUIRE(a.codes[1] == -127);
-  REQUIRE(a.codes[2] == 0);
-  for (std::size_t j = x.size(); j < a.stride; ++j) REQUIRE(a.codes[j] == 0);
-  REQUIRE(a.sums[0] == 127 - 127 + 0 + 0 + 0);
+  REQUIRE(a.stride() % kMaxGroupK == 0);
+  REQUIRE(a.codes()[0] == 127);
+  REQUIRE(a.codes()[1] == -127);
+  REQUIRE(a.codes()[2] == 0);
+  for (std::size_t j = x.size(); j < a.stride(); ++j) REQUIRE(a.codes()[j] == 0);
+  REQUIRE(a.sums()[0] == 127 - 127 + 0 + 0 + 0);
   std::vector<float> tiny = {1e-38f, -2e-40f};
   const QuantizedRows t = quantize_rows(tiny.data(), 1, 2);
-  REQUIRE(std::isfinite(t.scales[0]));
+  REQUIRE(std::isfinite(t.scales()[0]));
 }

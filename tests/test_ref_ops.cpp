@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/ref/activation.hpp"
 #include "chord/ref/attention.hpp"
@@ -68,7 +68,7 @@ std::vector<double> effective_input(const LinearLayer& layer, const std::vector<
   if (layer.mode != LinearMode::mixed_s8) return out;
   const QuantizedRows a = quantize_rows(x.data(), m, k);
   for (std::size_t i = 0; i < m; ++i)
-    for (std::size_t j = 0; j < k; ++j) out[i * k + j] = double(a.row(i)[j]) * a.scales[i];
+    for (std::size_t j = 0; j < k; ++j) out[i * k + j] = double(a.row(i)[j]) * a.scales()[i];
   return out;
 }
 
@@ -864,8 +864,8 @@ struct Epilogue {
 Epilogue s8_epilogue(const QuantizedRows& a, std::size_t row, const MixedMatrix& w, std::size_t channel,
                      float bias) {
   std::int32_t acc = 0;
-  for (std::size_t j = 0; j < a.k; ++j) acc += std::int32_t(a.row(row)[j]) * w.code(channel, j);
-  const float product = float(acc) * a.scales[row] * w.scale(channel);
+  for (std::size_t j = 0; j < a.k(); ++j) acc += std::int32_t(a.row(row)[j]) * w.code(channel, j);
+  const float product = float(acc) * a.scales()[row] * w.scale(channel);
   return {product + bias, FLT_EPSILON * (std::fabs(product) + std::fabs(bias))};
 }
 

@@ -6,8 +6,8 @@
 //   RuntimeLinear     y = x W^T + b   (attention projections, FFN, Caser's filters and fc1), or
 //   RuntimeEmbedding  a table whose rows are the channels (item, position, user and output embeddings):
 //                     gathered on the way in, and scored against a hidden state on the way out.
-// Dense layers run nn::gemm_nt (the training graph's own cache-blocked product; ops::linear_forward's
-// dense path is the plain reference loop); quantized layers run ops::quantize_rows (SIMD) and
+// Dense layers run nn::gemm_nt (the training graph's own cache-blocked product, which is also
+// ops::linear_forward's dense path); quantized layers run ops::quantize_rows (SIMD) and
 // ops::mixed_gemm_{f32,s8} through a KernelTable (runtime dispatch: pass &chord::best_kernels()).
 // Bit-widths come per layer and per channel (a strategy).
 #pragma once
@@ -17,12 +17,12 @@
 #include <cstring>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/error.hpp"
 #include "chord/core/mixed_matrix.hpp"
 #include "chord/core/quantizer.hpp"
 #include "chord/nn/gemm_f32.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/gemm.hpp"
 #include "chord/ops/kernel_table.hpp"
 #include "chord/ref/linear.hpp"
@@ -272,7 +272,7 @@ class RuntimeEmbedding {
         std::int32_t acc = 0;
         const std::int8_t* a = scratch.row(0);
         for (std::size_t j = 0; j < d_; ++j) acc += std::int32_t(a[j]) * codes[j];
-        out[i] = static_cast<float>(acc) * scratch.scales[0] * scale;  // ref::dequantize_acc's order
+        out[i] = static_cast<float>(acc) * scratch.scales()[0] * scale;  // ref::dequantize_acc's order
       }
     }
   }

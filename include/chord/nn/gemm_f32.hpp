@@ -6,7 +6,8 @@
 //   gemm_tn:  dW  +=    dY^T X         weight gradient         dY: [m, n], X: [m, k], dW: [n, k]
 // (The functions below name their operands generically, C[m, n] = op(A) op(B), since attention and
 // convolution call them on other matrices too; each comment says how the Linear case maps.)
-// Every layer of chord::nn calls only these three, so a SIMD kernel can replace them in one place.
+// Every layer of chord::nn calls only these three, so a SIMD kernel can replace them in one place;
+// ops::linear_forward's dense path (ops/linear.hpp) runs gemm_nt too.
 //
 // How it is fast without intrinsics (the BLIS/GotoBLAS structure, written so that GCC -O3 vectorizes
 // it): C is cut into kNC-column x kKC-deep blocks of B and kMC-row blocks of A; each block is copied
@@ -14,9 +15,13 @@
 // with zeros. Packing absorbs every transposition and leading dimension, so one micro-kernel serves all
 // three forms. The micro-kernel keeps a kMR x kNR tile of C in registers: for each p it broadcasts
 // kMR values of A and multiplies them by kNR contiguous values of B (the vectorized inner loop). The
-// tile size follows the register file the compiler targets (see kMR / kNR below).
+// tile size follows the register file the compiler targets (see kMR / kNR below): the one ISA choice
+// outside the backends, since this gemm is compiled with its includer's flags and called without a
+// kernel table (README, layering); the tile changes the speed only, not the sums' order.
 // Each element of C is summed over p in increasing order whatever the block sizes, so results do not
 // depend on m or on how rows are grouped (a row computed alone equals the same row inside a batch).
+// When C is written (not accumulated) the sums run through every depth block in one chain and the bias
+// comes last: the reference's y = sum + b (ref::gemm_f32) bit for bit, without FMA contraction.
 #pragma once
 
 #include <algorithm>
@@ -91,12 +96,20 @@ inline void pack_b(View b, std::size_t kc, std::size_t nc, float* __restrict dst
   }
 }
 
-// c[i][j] (=|+=) sum_p a[p][i] * b[p][j] (+ bias[j]) for i < mr, j < nr.
+// c[i][j] (=|+=) sum_p a[p][i] * b[p][j] (+ bias[j]) for i < mr, j < nr. resume: c holds the sums of
+// the previous depth blocks, which this block continues (c = ((c + a0 b0) + a1 b1) ...) and overwrites.
 // a: [kc][kMR] packed, b: [kc][kNR] packed, c: [mr, nr] with row stride ldc, bias: [nr] or null.
 inline void micro_kernel(std::size_t kc, const float* __restrict a, const float* __restrict b,
                          float* __restrict c, std::size_t ldc, std::size_t mr, std::size_t nr,
-                         bool accumulate, const float* __restrict bias) {
+                         bool accumulate, bool resume, const float* __restrict bias) {
   float acc[kMR][kNR] = {};
+  if (resume && mr == kMR && nr == kNR) {
+    for (std::size_t i = 0; i < kMR; ++i)
+      for (std::size_t j = 0; j < kNR; ++j) acc[i][j] = c[i * ldc + j];
+  } else if (resume) {
+    for (std::size_t i = 0; i < mr; ++i)
+      for (std::size_t j = 0; j < nr; ++j) acc[i][j] = c[i * ldc + j];
+  }
   for (std::size_t p = 0; p < kc; ++p) {
     const float* __restrict ap = a + p * kMR;
     const float* __restrict bp = b + p * kNR;
@@ -113,7 +126,7 @@ inline void micro_kernel(std::size_t kc, const float* __restrict a, const float*
   if (mr == kMR && nr == kNR) {  // full tile: fixed trip counts vectorize the stores too
     for (std::size_t i = 0; i < kMR; ++i) {
       float* __restrict ci = c + i * ldc;
-      if (accumulate)
+      if (accumulate)  // (resume only when writing)
         for (std::size_t j = 0; j < kNR; ++j) ci[j] += acc[i][j];
       else
         for (std::size_t j = 0; j < kNR; ++j) ci[j] = acc[i][j];
@@ -122,7 +135,7 @@ inline void micro_kernel(std::size_t kc, const float* __restrict a, const float*
   }
   for (std::size_t i = 0; i < mr; ++i) {
     float* ci = c + i * ldc;
-    for (std::size_t j = 0; j < nr; ++j) ci[j] = (accumulate ? ci[j] : 0.0f) + acc[i][j];
+    for (std::size_t j = 0; j < nr; ++j) ci[j] = accumulate ? ci[j] + acc[i][j] : acc[i][j];
   }
 }
 
@@ -153,16 +166,21 @@ inline void gemm(std::size_t m, std::size_t n, std::size_t k, View a, View b, co
     for (std::size_t pc = 0; pc < k; pc += kKC) {
       const std::size_t kc = std::min(kKC, k - pc);
       pack_b(View{b.p + pc * b.rs + jc * b.cs, b.rs, b.cs}, kc, nc, pb);
-      // The first depth block writes (or adds to) C and adds the bias; later ones accumulate.
-      const bool first = pc == 0;
+      // Writing C (!accumulate): each element's sum runs over p in one increasing order across the
+      // depth blocks (later blocks resume from C) and the bias comes last, so the outputs are
+      // ref::gemm_f32's bit for bit (without FMA contraction) at any k. Adding to C (gradients): every
+      // block adds its own sum, the first with the bias.
+      const bool first = pc == 0, last = pc + kc == k;
+      const bool resume = !accumulate && !first;
+      const bool with_bias = accumulate ? first : last;
       for (std::size_t ic = 0; ic < m; ic += kMC) {
         const std::size_t mc = std::min(kMC, m - ic);
         pack_a(View{a.p + ic * a.rs + pc * a.cs, a.rs, a.cs}, mc, kc, pa);
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
             micro_kernel(kc, pa + ir * kc, pb + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                         std::min(kMR, mc - ir), std::min(kNR, nc - jr), accumulate || !first,
-                         first && bias ? bias + jc + jr : nullptr);
+                         std::min(kMR, mc - ir), std::min(kNR, nc - jr), accumulate, resume,
+                         with_bias && bias ? bias + jc + jr : nullptr);
       }
     }
   }

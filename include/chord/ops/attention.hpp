@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "chord/core/error.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/kernel_table.hpp"
 #include "chord/ops/linear.hpp"
 #include "chord/ops/workspace.hpp"

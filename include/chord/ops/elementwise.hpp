@@ -2,14 +2,14 @@
 // ref/activation.hpp). Element-wise over flat arrays of n floats ([m, d] is n = m * d); y may alias
 // the inputs.
 //   relu           exact (NaN stays NaN, -0 -> +0, as ref::relu)
-//   gelu           the erf form, in fp32 through the normal-tail polynomials of ops/normal_tail.hpp
+//   gelu           the erf form, in fp32 through the normal-tail polynomials of backends/shared/gelu_polynomial.hpp
 //                  (a few ulp from the reference's double erfc; documented bound there)
 //   residual_add   exact (one fp32 addition, as the reference)
 #pragma once
 
 #include <cstddef>
 
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/kernel_table.hpp"
 
 namespace chord::ops {

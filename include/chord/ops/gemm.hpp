@@ -43,15 +43,16 @@ inline void write_pruned(const MixedMatrix& w, const float* bias, float* y, std:
 }
 }  // namespace detail
 
-// int8 activations (already quantized per row). k <= kMaxS8DotK and codes in [-127, 127]
-// (core/activations.hpp check_s8_rows): otherwise chord::Error, never a silently wrapped sum.
+// int8 activations (already quantized per row). Codes are in [-127, 127] by construction
+// (core/quantize_rows.hpp); k <= kMaxS8DotK is checked (check_s8_dot_k): otherwise chord::Error,
+// never a silently wrapped sum.
 inline void mixed_gemm_s8(const KernelTable& kernels, const QuantizedRows& a, const MixedMatrix& w,
                           const float* bias, float* y, std::size_t ldy) {
-  CHORD_CHECK(a.k == w.cols(), "mixed_gemm_s8: activations have ", a.k, " columns, weights have ", w.cols());
-  check_s8_rows(a, "mixed_gemm_s8");
+  CHORD_CHECK(a.k() == w.cols(), "mixed_gemm_s8: activations have ", a.k(), " columns, weights have ", w.cols());
+  check_s8_dot_k(a, "mixed_gemm_s8");
   for (const MixedMatrix::Segment& s : w.segments())
     kernels.s8(s.bits)(a, s.packed, GemmOutput{y, nullptr, ldy, s.channels.data(), bias});
-  detail::write_pruned(w, bias, y, ldy, a.m);
+  detail::write_pruned(w, bias, y, ldy, a.m());
 }
 
 // fp32 activations; weights dequantized in registers.
@@ -62,12 +63,12 @@ inline void mixed_gemm_f32(const KernelTable& kernels, const float* x, std::size
   detail::write_pruned(w, bias, y, ldy, m);
 }
 
-// Raw int32 dot products in the original channel order (pruned channels: 0). acc: [a.m, w.rows()].
+// Raw int32 dot products in the original channel order (pruned channels: 0). acc: [a.m(), w.rows()].
 inline void mixed_gemm_s8_acc(const KernelTable& kernels, const QuantizedRows& a, const MixedMatrix& w,
                               std::int32_t* acc) {
-  CHORD_CHECK(a.k == w.cols(), "mixed_gemm_s8_acc: activations have ", a.k, " columns, weights have ", w.cols());
-  check_s8_rows(a, "mixed_gemm_s8_acc");
-  for (std::size_t i = 0; i < a.m * w.rows(); ++i) acc[i] = 0;
+  CHORD_CHECK(a.k() == w.cols(), "mixed_gemm_s8_acc: activations have ", a.k(), " columns, weights have ", w.cols());
+  check_s8_dot_k(a, "mixed_gemm_s8_acc");
+  for (std::size_t i = 0; i < a.m() * w.rows(); ++i) acc[i] = 0;
   for (const MixedMatrix::Segment& s : w.segments())
     kernels.s8(s.bits)(a, s.packed, GemmOutput{nullptr, acc, w.rows(), s.channels.data(), nullptr});
 }

@@ -9,7 +9,7 @@
 // kernels; ops/dispatch.hpp picks a table for the running CPU.
 //
 // Besides the gemms, a table holds the row kernels around them (one per ISA, not per width):
-//   quantize_rows   fp32 rows -> int8 QuantizedRows codes, bit-identical to core/activations.hpp
+//   quantize_rows   fp32 rows -> int8 QuantizedRows codes, bit-identical to core/quantize_rows.hpp
 //   layernorm, softmax, relu, gelu, add                          fp32 row / element-wise ops
 //   attention, attention_row                                     the fp32 core of causal attention
 // Kernels never allocate and never throw: scratch memory comes from the caller (the ops in
@@ -20,7 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/packed.hpp"
 #include "chord/ops/isa.hpp"
 
@@ -49,7 +49,7 @@ using GemmS8Fn = void (*)(const QuantizedRows& a, const PackedMatrix& w, const G
 using GemmF32Fn = void (*)(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix& w,
                            const GemmOutput& out);
 
-// int8 per-row activation quantization, code for code as chord::quantize_rows (core/activations.hpp):
+// int8 per-row activation quantization, code for code as chord::quantize_rows (core/quantize_rows.hpp):
 //   inv = 127 / max_j |x_ij|, code = clamp(nearbyint(x_ij * inv), +-127) (ties to even), scale = max / 127,
 //   sums[i] = sum of row i's codes; a row whose inv is not finite (all zero, or max < ~4e-37) gets
 //   codes 0, scale 0, sum 0.
@@ -125,9 +125,33 @@ struct KernelTable {
   AddFn add = nullptr;
   AttentionFn attention = nullptr;
   AttentionRowFn attention_row = nullptr;
+  // The gemms' entry points by name, by width_index (set with CHORD_SET_GEMMS): see gemm_name below.
+  std::array<const char*, 3> gemm_s8_names{};
+  std::array<const char*, 3> gemm_f32_names{};
 
   GemmS8Fn s8(int bits) const { return gemm_s8[width_index(bits)]; }
   GemmF32Fn f32(int bits) const { return gemm_f32[width_index(bits)]; }
 };
+
+// The name of a table's gemm of one width, as tests and chord_bench print it: the identifier of its
+// entry point in backends/, XNNPACK style, w{bits}{a8|f32}_gemm__<backend>_<isa> (w4a8_gemm__xsimd_avx2;
+// the scalar backend's: w4a8_gemm__scalar), so `grep -rn w4a8_gemm__xsimd_avx2 backends/` finds it.
+// "(unnamed)" for a hand-built table that set no names.
+inline const char* gemm_name(const KernelTable& t, int bits, bool int8) {
+  const char* name = (int8 ? t.gemm_s8_names : t.gemm_f32_names)[width_index(bits)];
+  return name != nullptr ? name : "(unnamed)";
+}
+
+}  // namespace chord
+
+// Sets a table's three gemms of one kind (s8 or f32) and their names, each entry point spelled once:
+// the name is the identifier itself (#w8), so a printed name is always one that grep finds.
+#define CHORD_SET_GEMMS(table, kind, w8, w4, w2) \
+  do {                                            \
+    (table).gemm_##kind = {w8, w4, w2};           \
+    (table).gemm_##kind##_names = {#w8, #w4, #w2}; \
+  } while (false)
+
+namespace chord {
 
 }  // namespace chord

@@ -9,7 +9,7 @@
 #include <cstddef>
 
 #include "chord/core/error.hpp"
-#include "chord/ops/activations.hpp"
+#include "chord/ops/quantize_rows.hpp"
 #include "chord/ops/kernel_table.hpp"
 
 namespace chord::ops {

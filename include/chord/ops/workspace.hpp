@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 
 namespace chord::ops {
 

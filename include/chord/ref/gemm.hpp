@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/mixed_matrix.hpp"
 
 namespace chord::ref {
@@ -45,9 +45,9 @@ inline void mixed_gemm_f32(const float* x, std::size_t ldx, const MixedMatrix& w
 // Mixed weights, int8 activations, integer accumulators (exact):
 //   acc[i][c] = sum_j a[i][j] * q[c][j]       a: quantized rows [m, k], acc: [m, w.rows()]
 inline void mixed_gemm_s8_acc(const QuantizedRows& a, const MixedMatrix& w, std::int32_t* acc) {
-  CHORD_CHECK(a.k == w.cols(), "mixed_gemm_s8_acc: activations have ", a.k, " columns, weights ", w.cols());
+  CHORD_CHECK(a.k() == w.cols(), "mixed_gemm_s8_acc: activations have ", a.k(), " columns, weights ", w.cols());
   const std::size_t n = w.rows(), k = w.cols();
-  for (std::size_t i = 0; i < a.m; ++i)
+  for (std::size_t i = 0; i < a.m(); ++i)
     for (std::size_t c = 0; c < n; ++c) {
       std::int32_t sum = 0;
       for (std::size_t j = 0; j < k; ++j) sum += std::int32_t(a.row(i)[j]) * w.code(c, j);
@@ -61,15 +61,15 @@ inline float dequantize_acc(std::int32_t acc, float a_scale, float w_scale, floa
   return static_cast<float>(acc) * a_scale * w_scale + bias;
 }
 
-// Mixed weights, int8 activations, fp32 outputs.  y: [a.m, w.rows()] (stride ldy), bias: [n] or null.
+// Mixed weights, int8 activations, fp32 outputs.  y: [a.m(), w.rows()] (stride ldy), bias: [n] or null.
 inline void mixed_gemm_s8(const QuantizedRows& a, const MixedMatrix& w, const float* bias, float* y,
                           std::size_t ldy) {
   const std::size_t n = w.rows();
-  std::vector<std::int32_t> acc(a.m * n);
+  std::vector<std::int32_t> acc(a.m() * n);
   mixed_gemm_s8_acc(a, w, acc.data());
-  for (std::size_t i = 0; i < a.m; ++i)
+  for (std::size_t i = 0; i < a.m(); ++i)
     for (std::size_t c = 0; c < n; ++c)
-      y[i * ldy + c] = dequantize_acc(acc[i * n + c], a.scales[i], w.scale(c), bias ? bias[c] : 0.0f);
+      y[i * ldy + c] = dequantize_acc(acc[i * n + c], a.scales()[i], w.scale(c), bias ? bias[c] : 0.0f);
 }
 
 // gemv: the m = 1 cases, named for the callers that decode one token at a time.
@@ -77,7 +77,7 @@ inline void mixed_gemv_f32(const float* x, const MixedMatrix& w, const float* bi
   mixed_gemm_f32(x, w.cols(), w, bias, y, w.rows(), 1);
 }
 inline void mixed_gemv_s8(const QuantizedRows& a, const MixedMatrix& w, const float* bias, float* y) {
-  CHORD_CHECK(a.m == 1, "mixed_gemv_s8: expected one activation row, got ", a.m);
+  CHORD_CHECK(a.m() == 1, "mixed_gemv_s8: expected one activation row, got ", a.m());
   mixed_gemm_s8(a, w, bias, y, w.rows());
 }
 

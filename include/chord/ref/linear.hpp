@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/error.hpp"
 #include "chord/core/layer_weights.hpp"
 #include "chord/core/mixed_matrix.hpp"

@@ -1,7 +1,7 @@
 // chord/backends/highway/attention-inl.hpp: the Highway attention steps, per target (AttentionFn,
 // AttentionRowFn in chord/ops/kernel_table.hpp).
 //
-// The driver (heads, masks, K^T packing, 4-query blocks: chord/ops/attention_driver-inl.hpp) is shared
+// The driver (heads, masks, K^T packing, 4-query blocks: chord/backends/shared/attention_driver-inl.hpp) is shared
 // with every backend; this file holds only the vector steps it calls, as AttentionPolicy:
 //   HeadScores     one query against 4 keys at a time over the head's whole vectors, their lane sums
 //                  by interleaving (SumLanes4), scalar tail for dh % lanes
@@ -241,7 +241,7 @@ HWY_INLINE CHORD_HWY_ATTR void ContextTail(const float* p, std::size_t kp, const
   }
 }
 
-// The vector steps the shared driver calls (chord/ops/attention_driver-inl.hpp).
+// The vector steps the shared driver calls (chord/backends/shared/attention_driver-inl.hpp).
 struct AttentionPolicy {
   static HWY_INLINE CHORD_HWY_ATTR std::size_t lanes() { return hn::Lanes(DF()); }
   static constexpr int kMaxContextVectors = HWY_TARGET == HWY_AVX2 ? 2 : 4;  // AVX2: 16 registers
@@ -274,7 +274,7 @@ struct AttentionPolicy {
 };
 
 #define CHORD_ATTENTION_ATTR CHORD_HWY_ATTR
-#include "chord/ops/attention_driver-inl.hpp"
+#include "chord/backends/shared/attention_driver-inl.hpp"
 #undef CHORD_ATTENTION_ATTR
 
 // See AttentionRowFn. scores: >= count floats.

@@ -135,9 +135,9 @@ CHORD_HWY_ATTR void S8Epilogue(const QuantizedRows& a, const PackedMatrix& w, co
     // sum(u * a) = sum(q * a) + 2^(b-1) * sum(a): remove the offset (unsigned arithmetic: wraps, no UB).
     const std::uint32_t offset_sum = kSignedWeights<Bits> ? 0u
                                                            : static_cast<std::uint32_t>(code_offset(Bits)) *
-                                                                 static_cast<std::uint32_t>(a.sums[i]);
+                                                                 static_cast<std::uint32_t>(a.sums()[i]);
     const V32 correction = hn::Set(d32, static_cast<std::int32_t>(offset_sum));
-    const VF a_scale = hn::Set(df, a.scales[i]);
+    const VF a_scale = hn::Set(df, a.scales()[i]);
     for (std::size_t s = 0; s < kTileN; s += lanes) {
       const V32 dot = hn::Sub(hn::LoadU(d32, acc[r] + s), correction);
       if (out.acc != nullptr) {
@@ -160,7 +160,7 @@ CHORD_HWY_ATTR void S8Epilogue(const QuantizedRows& a, const PackedMatrix& w, co
   }
 }
 
-// w{Bits}a8 gemv (a.m == 1): every tile's slices straight from its panels to the output, with the
+// w{Bits}a8 gemv (a.m() == 1): every tile's slices straight from its panels to the output, with the
 // 8 chains folded in registers and the epilogue applied to the folded register: no int32 staging
 // array, no k-blocks (nothing to keep in L1 for other rows), the bias loaded as a vector where the
 // tile's columns are consecutive. The gemm path's per-tile bookkeeping cost a gemv on the 12,101-item
@@ -175,9 +175,9 @@ CHORD_HWY_ATTR void GemvS8(const QuantizedRows& a, const PackedMatrix& w, const 
   const std::size_t lanes = hn::Lanes(d32), groups = w.groups();
   const std::int8_t* const rows[1] = {a.row(0)};
   const std::uint32_t offset_sum =
-      kSignedWeights<Bits> ? 0u : static_cast<std::uint32_t>(code_offset(Bits)) * static_cast<std::uint32_t>(a.sums[0]);
+      kSignedWeights<Bits> ? 0u : static_cast<std::uint32_t>(code_offset(Bits)) * static_cast<std::uint32_t>(a.sums()[0]);
   const V32 correction = hn::Set(d32, static_cast<std::int32_t>(offset_sum));
-  const VF a_scale = hn::Set(df, a.scales[0]);
+  const VF a_scale = hn::Set(df, a.scales()[0]);
   HWY_ALIGN float bias[kTileN];
   HWY_ALIGN float y[kTileN];
   HWY_ALIGN std::int32_t dots[kTileN];
@@ -227,18 +227,18 @@ CHORD_HWY_ATTR void GemvS8(const QuantizedRows& a, const PackedMatrix& w, const 
 template <int Bits>
 CHORD_HWY_ATTR void GemmS8(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out) {
   CHORD_CHECK(w.bits() == Bits, "highway gemm_s8<", Bits, ">: weights are packed at ", w.bits(), " bits");
-  CHORD_CHECK(a.k == w.cols(), "highway gemm_s8: activations have ", a.k, " columns, weights have ", w.cols());
-  if (a.m == 0 || w.rows() == 0) return;
-  CHORD_CHECK(a.stride >= w.cols_padded(), "highway gemm_s8: activation stride ", a.stride,
+  CHORD_CHECK(a.k() == w.cols(), "highway gemm_s8: activations have ", a.k(), " columns, weights have ", w.cols());
+  if (a.m() == 0 || w.rows() == 0) return;
+  CHORD_CHECK(a.stride() >= w.cols_padded(), "highway gemm_s8: activation stride ", a.stride(),
               " is shorter than the padded k ", w.cols_padded());
   CHORD_CHECK(out.y != nullptr || out.acc != nullptr, "highway gemm_s8: no output buffer");
-  if (a.m == 1) return GemvS8<Bits>(a, w, out);
+  if (a.m() == 1) return GemvS8<Bits>(a, w, out);
   HWY_ALIGN std::int32_t acc[kS8BlockRows][kTileN];
   HWY_ALIGN float bias[kTileN];
   for (std::size_t t = 0; t < w.tiles(); ++t) {
     GatherBias(w, out, t, bias);
-    for (std::size_t i0 = 0; i0 < a.m; i0 += kS8BlockRows) {
-      const std::size_t rows = a.m - i0 < kS8BlockRows ? a.m - i0 : kS8BlockRows;
+    for (std::size_t i0 = 0; i0 < a.m(); i0 += kS8BlockRows) {
+      const std::size_t rows = a.m() - i0 < kS8BlockRows ? a.m() - i0 : kS8BlockRows;
       const std::int8_t* row_ptrs[kS8BlockRows];
       for (std::size_t r = 0; r < kS8BlockRows; ++r) row_ptrs[r] = a.row(i0 + (r < rows ? r : rows - 1));
       for (std::size_t r = 0; r < rows; ++r)  // only the rows of this block (a gemv: one)

@@ -1,6 +1,6 @@
 // chord/backends/highway/rowops-inl.hpp: the Highway row kernels, per target (contracts: the Fn types
 // in chord/ops/kernel_table.hpp):
-//   QuantizeRows    fp32 rows -> int8 codes, bit-identical to core/activations.hpp
+//   QuantizeRows    fp32 rows -> int8 codes, bit-identical to core/quantize_rows.hpp
 //   LayerNorm, Softmax (SoftmaxRow), Relu, Gelu, ResidualAdd                           fp32
 //
 // Included once per Highway target (toggle guard). Vectors are DF = Rebind<float, D32>: up to 16
@@ -10,7 +10,7 @@
 // past a row, and no masked load is needed (Highway 1.0.3's MaskedLoad may read the whole vector).
 // QuantizeRows and LayerNorm do their few tail values one by one instead, with the same steps.
 // No arrays or lambda captures of vectors: SVE vectors are sizeless.
-// exp: hwy/contrib/math Exp (max error 1 ulp); GELU: the scheme of chord/ops/normal_tail.hpp.
+// exp: hwy/contrib/math Exp (max error 1 ulp); GELU: the scheme of chord/backends/shared/gelu_polynomial.hpp.
 
 #if defined(CHORD_BACKENDS_HIGHWAY_ROWOPS_INL_HPP_) == defined(HWY_TARGET_TOGGLE)
 #ifdef CHORD_BACKENDS_HIGHWAY_ROWOPS_INL_HPP_
@@ -27,7 +27,7 @@
 
 #include "chord/backends/highway/gemm-inl.hpp"
 #include "chord/ops/kernel_table.hpp"
-#include "chord/ops/normal_tail.hpp"
+#include "chord/backends/shared/gelu_polynomial.hpp"
 #include "hwy/contrib/math/math-inl.h"
 
 #if CHORD_HWY_HAVE_KERNELS
@@ -58,7 +58,7 @@ struct QuantizeRowsPolicy {
 };
 
 #define CHORD_QUANTIZE_ATTR CHORD_HWY_ATTR
-#include "chord/ops/quantize_rows_driver-inl.hpp"
+#include "chord/backends/shared/quantize_rows_driver-inl.hpp"
 #undef CHORD_QUANTIZE_ATTR
 
 HWY_INLINE CHORD_HWY_ATTR std::int32_t QuantizeRowsPolicy::max_magnitude_bits(const float* x, std::size_t k) {
@@ -91,7 +91,7 @@ HWY_INLINE CHORD_HWY_ATTR std::int32_t QuantizeRowsPolicy::quantize_row(const fl
   return hn::GetLane(hn::SumOfLanes(di, sum)) + quantize_tail<QuantizeRowsPolicy>(x, j, k, inv, codes, stride);
 }
 
-// See QuantizeRowsFn (chord/ops/quantize_rows_driver-inl.hpp: the steps and their edges).
+// See QuantizeRowsFn (chord/backends/shared/quantize_rows_driver-inl.hpp: the steps and their edges).
 CHORD_HWY_ATTR std::size_t QuantizeRows(const float* x, std::size_t ldx, std::size_t m, std::size_t k,
                                         std::int8_t* codes, std::size_t stride, float* scales, std::int32_t* sums) {
   return quantize_rows_driver<QuantizeRowsPolicy>(x, ldx, m, k, codes, stride, scales, sums);
@@ -208,9 +208,9 @@ CHORD_HWY_ATTR void Softmax(const float* x, std::size_t m, std::size_t n, bool c
 // ReLU keeping NaN: a lane is zeroed only when x <= 0 (false for NaN).
 HWY_INLINE CHORD_HWY_ATTR VF ReluVector(VF v) { return hn::IfThenZeroElse(hn::Le(v, hn::Zero(DF())), v); }
 
-// GELU of one vector through the normal tail T(|x|) (ops/normal_tail.hpp).
+// GELU of one vector through the normal tail T(|x|) (backends/shared/gelu_polynomial.hpp).
 HWY_INLINE CHORD_HWY_ATTR VF GeluVector(VF x) {
-  namespace nt = chord::ops::normal_tail;
+  namespace nt = chord::backends::gelu_polynomial;
   const DF df;
   const VF one = hn::Set(df, 1.0f), half = hn::Set(df, 0.5f);
   const VF a = hn::Min(hn::Abs(x), hn::Set(df, nt::kTailZero));  // clamped: a^2 stays finite

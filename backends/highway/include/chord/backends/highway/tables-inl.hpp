@@ -41,14 +41,76 @@ inline constexpr Isa kTableIsa = Isa::neon;
 inline constexpr Isa kTableIsa = Isa::sve;
 #endif
 
+// The gemms' entry points by name, XNNPACK style: w{b}{a8|f32}_gemm__highway_<isa>, what tests and
+// chord_bench print (ops::gemm_name). Each pass of foreach_target.h defines only its own target's.
+#if HWY_TARGET == HWY_AVX3_DL
+inline constexpr GemmS8Fn w8a8_gemm__highway_avx512_vnni = &GemmS8<8>;
+inline constexpr GemmS8Fn w4a8_gemm__highway_avx512_vnni = &GemmS8<4>;
+inline constexpr GemmS8Fn w2a8_gemm__highway_avx512_vnni = &GemmS8<2>;
+inline constexpr GemmF32Fn w8f32_gemm__highway_avx512_vnni = &GemmF32<8>;
+inline constexpr GemmF32Fn w4f32_gemm__highway_avx512_vnni = &GemmF32<4>;
+inline constexpr GemmF32Fn w2f32_gemm__highway_avx512_vnni = &GemmF32<2>;
+constexpr void SetNamedGemms(KernelTable& table) {
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__highway_avx512_vnni,
+                  w4a8_gemm__highway_avx512_vnni, w2a8_gemm__highway_avx512_vnni);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__highway_avx512_vnni,
+                  w4f32_gemm__highway_avx512_vnni, w2f32_gemm__highway_avx512_vnni);
+}
+#elif HWY_TARGET == HWY_AVX2
+inline constexpr GemmS8Fn w8a8_gemm__highway_avx2 = &GemmS8<8>;
+inline constexpr GemmS8Fn w4a8_gemm__highway_avx2 = &GemmS8<4>;
+inline constexpr GemmS8Fn w2a8_gemm__highway_avx2 = &GemmS8<2>;
+inline constexpr GemmF32Fn w8f32_gemm__highway_avx2 = &GemmF32<8>;
+inline constexpr GemmF32Fn w4f32_gemm__highway_avx2 = &GemmF32<4>;
+inline constexpr GemmF32Fn w2f32_gemm__highway_avx2 = &GemmF32<2>;
+constexpr void SetNamedGemms(KernelTable& table) {
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__highway_avx2, w4a8_gemm__highway_avx2, w2a8_gemm__highway_avx2);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__highway_avx2, w4f32_gemm__highway_avx2, w2f32_gemm__highway_avx2);
+}
+#elif HWY_TARGET == HWY_NEON && defined(CHORD_HWY_DOTPROD)
+inline constexpr GemmS8Fn w8a8_gemm__highway_neon_dotprod = &GemmS8<8>;
+inline constexpr GemmS8Fn w4a8_gemm__highway_neon_dotprod = &GemmS8<4>;
+inline constexpr GemmS8Fn w2a8_gemm__highway_neon_dotprod = &GemmS8<2>;
+inline constexpr GemmF32Fn w8f32_gemm__highway_neon_dotprod = &GemmF32<8>;
+inline constexpr GemmF32Fn w4f32_gemm__highway_neon_dotprod = &GemmF32<4>;
+inline constexpr GemmF32Fn w2f32_gemm__highway_neon_dotprod = &GemmF32<2>;
+constexpr void SetNamedGemms(KernelTable& table) {
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__highway_neon_dotprod,
+                  w4a8_gemm__highway_neon_dotprod, w2a8_gemm__highway_neon_dotprod);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__highway_neon_dotprod,
+                  w4f32_gemm__highway_neon_dotprod, w2f32_gemm__highway_neon_dotprod);
+}
+#elif HWY_TARGET == HWY_NEON
+inline constexpr GemmS8Fn w8a8_gemm__highway_neon = &GemmS8<8>;
+inline constexpr GemmS8Fn w4a8_gemm__highway_neon = &GemmS8<4>;
+inline constexpr GemmS8Fn w2a8_gemm__highway_neon = &GemmS8<2>;
+inline constexpr GemmF32Fn w8f32_gemm__highway_neon = &GemmF32<8>;
+inline constexpr GemmF32Fn w4f32_gemm__highway_neon = &GemmF32<4>;
+inline constexpr GemmF32Fn w2f32_gemm__highway_neon = &GemmF32<2>;
+constexpr void SetNamedGemms(KernelTable& table) {
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__highway_neon, w4a8_gemm__highway_neon, w2a8_gemm__highway_neon);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__highway_neon, w4f32_gemm__highway_neon, w2f32_gemm__highway_neon);
+}
+#elif HWY_TARGET == HWY_SVE
+inline constexpr GemmS8Fn w8a8_gemm__highway_sve = &GemmS8<8>;
+inline constexpr GemmS8Fn w4a8_gemm__highway_sve = &GemmS8<4>;
+inline constexpr GemmS8Fn w2a8_gemm__highway_sve = &GemmS8<2>;
+inline constexpr GemmF32Fn w8f32_gemm__highway_sve = &GemmF32<8>;
+inline constexpr GemmF32Fn w4f32_gemm__highway_sve = &GemmF32<4>;
+inline constexpr GemmF32Fn w2f32_gemm__highway_sve = &GemmF32<2>;
+constexpr void SetNamedGemms(KernelTable& table) {
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__highway_sve, w4a8_gemm__highway_sve, w2a8_gemm__highway_sve);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__highway_sve, w4f32_gemm__highway_sve, w2f32_gemm__highway_sve);
+}
+#endif
+
 // The gemms (gemm_s8-inl.hpp, gemm_f32-inl.hpp), quantize_rows and the fp32 row ops (rowops-inl.hpp), attention
 // (attention-inl.hpp). Built in a constexpr function: addresses only, nothing runs.
 constexpr KernelTable MakeKernelTable() {
   KernelTable table;
   table.isa = kTableIsa;
   table.backend = "highway";
-  table.gemm_s8 = {&GemmS8<8>, &GemmS8<4>, &GemmS8<2>};
-  table.gemm_f32 = {&GemmF32<8>, &GemmF32<4>, &GemmF32<2>};
+  SetNamedGemms(table);
   table.quantize_rows = &QuantizeRows;
   table.layernorm = &LayerNorm;
   table.softmax = &Softmax;

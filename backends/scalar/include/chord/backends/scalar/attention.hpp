@@ -1,5 +1,5 @@
 // chord/backends/scalar/attention.hpp: the portable attention core (AttentionFn / AttentionRowFn in
-// chord/ops/kernel_table.hpp): the shared driver (chord/ops/attention_driver-inl.hpp: heads, masks,
+// chord/ops/kernel_table.hpp): the shared driver (chord/backends/shared/attention_driver-inl.hpp: heads, masks,
 // K^T packing, 4-query blocks) over plain loops on "vectors" of 16 floats, loops a compiler may
 // vectorize at any baseline. The SIMD backends run the same driver over their registers, so this
 // table's results differ from theirs only in rounding.
@@ -76,7 +76,7 @@ struct AttentionPolicy {
 };
 
 #define CHORD_ATTENTION_ATTR
-#include "chord/ops/attention_driver-inl.hpp"
+#include "chord/backends/shared/attention_driver-inl.hpp"
 #undef CHORD_ATTENTION_ATTR
 
 // See AttentionRowFn. scores: >= count floats.

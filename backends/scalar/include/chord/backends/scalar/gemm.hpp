@@ -37,17 +37,17 @@ template <int Bits>
 void gemm_s8(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out) {
   constexpr std::int32_t kOffset = 1 << (Bits - 1);
   std::int32_t acc[kTileN];
-  for (std::size_t i = 0; i < a.m; ++i)
+  for (std::size_t i = 0; i < a.m(); ++i)
     for (std::size_t t = 0; t < w.tiles(); ++t) {
       dot_tile_s8<Bits>(a.row(i), w, t, acc);
       for (std::size_t c = 0; c < kTileN && t * kTileN + c < w.rows(); ++c) {
         const std::size_t r = t * kTileN + c, col = out.column(r);
-        const std::int32_t dot = acc[c] - kOffset * a.sums[i];
+        const std::int32_t dot = acc[c] - kOffset * a.sums()[i];
         if (out.acc != nullptr) {
           out.acc[i * out.ldy + col] = dot;
         } else {
           const float bias = out.bias ? out.bias[col] : 0.0f;
-          out.y[i * out.ldy + col] = static_cast<float>(dot) * a.scales[i] * w.scales()[r] + bias;
+          out.y[i * out.ldy + col] = static_cast<float>(dot) * a.scales()[i] * w.scales()[r] + bias;
         }
       }
     }
@@ -83,11 +83,19 @@ void gemm_f32(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix
 }
 
 inline KernelTable kernel_table() {
+  // The entry points by name, XNNPACK style: what tests and chord_bench print (ops::gemm_name). Local:
+  // emitted only where the table is built, not by every file that includes this header.
+  constexpr GemmS8Fn w8a8_gemm__scalar = &gemm_s8<8>;
+  constexpr GemmS8Fn w4a8_gemm__scalar = &gemm_s8<4>;
+  constexpr GemmS8Fn w2a8_gemm__scalar = &gemm_s8<2>;
+  constexpr GemmF32Fn w8f32_gemm__scalar = &gemm_f32<8>;
+  constexpr GemmF32Fn w4f32_gemm__scalar = &gemm_f32<4>;
+  constexpr GemmF32Fn w2f32_gemm__scalar = &gemm_f32<2>;
   KernelTable table;
   table.isa = Isa::scalar;
   table.backend = "scalar";
-  table.gemm_s8 = {&gemm_s8<8>, &gemm_s8<4>, &gemm_s8<2>};
-  table.gemm_f32 = {&gemm_f32<8>, &gemm_f32<4>, &gemm_f32<2>};
+  CHORD_SET_GEMMS(table, s8, w8a8_gemm__scalar, w4a8_gemm__scalar, w2a8_gemm__scalar);
+  CHORD_SET_GEMMS(table, f32, w8f32_gemm__scalar, w4f32_gemm__scalar, w2f32_gemm__scalar);
   table.quantize_rows = &quantize_rows;  // rowops.hpp
   table.layernorm = &layernorm;
   table.softmax = &softmax;

@@ -2,7 +2,7 @@
 // GELU, residual add) of the `Isa::scalar` table: see the Fn types in chord/ops/kernel_table.hpp.
 //
 // They compute what the SIMD kernels compute, in the same order where it matters (fp32 two-pass
-// layernorm, fp32 exp and sum for softmax, the GELU scheme of ops/normal_tail.hpp), one element at a
+// layernorm, fp32 exp and sum for softmax, the GELU scheme of backends/shared/gelu_polynomial.hpp), one element at a
 // time: the readable template for a new ISA and the fallback on CPUs without one. The oracle stays
 // ref/ (double accumulations, exact erfc), which the tests compare against within derived bounds.
 #pragma once
@@ -14,7 +14,7 @@
 #include <limits>
 
 #include "chord/ops/kernel_table.hpp"
-#include "chord/ops/normal_tail.hpp"
+#include "chord/backends/shared/gelu_polynomial.hpp"
 
 namespace chord::backends::scalar {
 
@@ -25,7 +25,7 @@ struct QuantizeRowsPolicy {
 };
 
 #define CHORD_QUANTIZE_ATTR
-#include "chord/ops/quantize_rows_driver-inl.hpp"
+#include "chord/backends/shared/quantize_rows_driver-inl.hpp"
 #undef CHORD_QUANTIZE_ATTR
 
 inline std::int32_t QuantizeRowsPolicy::max_magnitude_bits(const float* x, std::size_t k) {
@@ -36,7 +36,7 @@ inline std::int32_t QuantizeRowsPolicy::quantize_row(const float* x, std::size_t
   return quantize_tail<QuantizeRowsPolicy>(x, 0, k, inv, codes, stride);
 }
 
-// See QuantizeRowsFn: core/activations.hpp's steps, without the exception (a non-finite value is
+// See QuantizeRowsFn: core/quantize_rows.hpp's steps, without the exception (a non-finite value is
 // reported by returning its row).
 inline std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
                                  std::size_t stride, float* scales, std::int32_t* sums) {
@@ -94,12 +94,12 @@ inline void relu(const float* x, std::size_t n, float* y) {
   for (std::size_t j = 0; j < n; ++j) y[j] = x[j] <= 0.0f ? 0.0f : x[j];
 }
 
-// T(a) = Phi(-a) for a = |x| >= 0, the scheme of ops/normal_tail.hpp. Without FMA hardware (the
+// T(a) = Phi(-a) for a = |x| >= 0, the scheme of backends/shared/gelu_polynomial.hpp. Without FMA hardware (the
 // x86-64 baseline this table is compiled for) std::fma is a slow library call: Horner runs with a
 // multiply and an add, and exp(-a^2/2) in double, where a^2 is exact (what the SIMD kernels get from
 // their fused multiply-add split).
 inline float normal_tail(float a) {
-  namespace nt = chord::ops::normal_tail;
+  namespace nt = chord::backends::gelu_polynomial;
   if (a >= nt::kTailZero) return 0.0f;
   if (a < nt::kSmallLimit) {
     const float u = a * a;

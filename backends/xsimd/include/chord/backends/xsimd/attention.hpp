@@ -2,7 +2,7 @@
 // in chord/ops/kernel_table.hpp), one template per ISA tag, and with_row_kernels<Tag>(), which adds every
 // row kernel of this backend (rowops.hpp, this file) to a table.
 //
-// The driver (heads, masks, K^T packing, 4-query blocks: chord/ops/attention_driver-inl.hpp) is shared
+// The driver (heads, masks, K^T packing, 4-query blocks: chord/backends/shared/attention_driver-inl.hpp) is shared
 // with every backend; this file holds only the vector steps it calls, as AttentionPolicy<Tag>:
 //   head_scores     one query against keys in blocks of `lanes` keys: one accumulator register per
 //                   key, their lane sums in one register (sum_lanes_of); scalar tail for dh % lanes
@@ -245,7 +245,7 @@ inline void context_tail(const float* p, std::size_t kp, const float* vt, std::s
 
 }  // namespace attention_detail
 
-// The vector steps the shared driver calls (chord/ops/attention_driver-inl.hpp).
+// The vector steps the shared driver calls (chord/backends/shared/attention_driver-inl.hpp).
 template <class Tag>
 struct AttentionPolicy {
   static constexpr std::size_t lanes() { return row_detail::FloatBatch<Tag>::size; }
@@ -276,7 +276,7 @@ struct AttentionPolicy {
 };
 
 #define CHORD_ATTENTION_ATTR
-#include "chord/ops/attention_driver-inl.hpp"
+#include "chord/backends/shared/attention_driver-inl.hpp"
 #undef CHORD_ATTENTION_ATTR
 
 // See AttentionRowFn. scores: >= count floats.

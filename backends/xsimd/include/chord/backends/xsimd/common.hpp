@@ -132,7 +132,7 @@ inline void gather_bias(const GemmOutput& out, std::size_t r0, std::size_t valid
 }
 
 // int8-path epilogue for R rows x T tiles of raw dot products  dots[r][t*16 + c] = sum_j a u  (or sum a q
-// when offset is 0): acc = dot - offset * a.sums[i], then y = float(acc) * a_scale * w_scale + bias, in
+// when offset is 0): acc = dot - offset * a.sums()[i], then y = float(acc) * a_scale * w_scale + bias, in
 // exactly ref::dequantize_acc's order (two multiplies, then the add; built with -ffp-contract=off).
 template <class Tag, int R, int T>
 void store_s8_block(const std::int32_t (&dots)[R][T * kTileN], std::int32_t offset, const QuantizedRows& a,
@@ -149,14 +149,14 @@ void store_s8_block(const std::int32_t (&dots)[R][T * kTileN], std::int32_t offs
     gather_bias<Tag>(out, r0, valid, bias);
     for (int r = 0; r < R; ++r) {
       const std::size_t i = i0 + r;
-      const IntBatch correction(offset * a.sums[i]);
+      const IntBatch correction(offset * a.sums()[i]);
       if (out.acc != nullptr) {
         std::int32_t values[kTileN];
         for (std::size_t c = 0; c < kTileN; c += kLanes)
           (IntBatch::load_unaligned(&dots[r][t * kTileN + c]) - correction).store_unaligned(values + c);
         scatter_tile<Tag>(values, out.acc + i * out.ldy, r0, valid, out);
       } else {
-        const FloatBatch a_scale(a.scales[i]);
+        const FloatBatch a_scale(a.scales()[i]);
         float values[kTileN];
         for (std::size_t c = 0; c < kTileN; c += kLanes) {
           const FloatBatch acc = ::xsimd::to_float(IntBatch::load_unaligned(&dots[r][t * kTileN + c]) - correction);

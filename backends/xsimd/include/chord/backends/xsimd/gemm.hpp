@@ -13,6 +13,9 @@
 //   isa::neon         s8_neon.hpp (vmull/vpadal, intrinsics)      fp32: gemm_f32.hpp (xsimd neon64)
 //   isa::scalar       the scalar backend's kernels
 //
+// Names: each kernel of the tables has a named entry point, w4a8_gemm__xsimd_avx2 and so on (below
+// gemm_f32), which is what tests and chord_bench print.
+//
 // Exactness: the int8 path returns exactly ref::mixed_gemm_s8's int32 sums for k <= 66311 (int32
 // accumulators: |sum u a| <= 255 * 127 * k), and its fp32 outputs bit for bit when built without FMA
 // contraction (-ffp-contract=off, which chord_add_kernels sets: the epilogue multiplies, then adds,
@@ -107,6 +110,65 @@ void gemm_f32(const float* x, std::size_t ldx, std::size_t m, const PackedMatrix
     gemm_f32_simd<Tag, Bits>(x, ldx, m, w, out);
 }
 
+// The entry points of one ISA by name, XNNPACK style: w{b}{a8|f32}_gemm__xsimd_<isa>, what tests and
+// chord_bench print (ops::gemm_name), each the address of the ISA's kernel itself. Local constants, in
+// branches only the table's own ISA instantiates: a file compiled for AVX-512 that includes this
+// header must not emit the AVX2 kernels (the ODR rule of common.hpp).
+template <class Tag>
+void set_named_gemms(KernelTable& table) {
+  if constexpr (std::is_same_v<Tag, isa::scalar>) {
+    table = scalar::kernel_table();
+#if defined(CHORD_XSIMD_AVX512_VNNI)
+  } else if constexpr (std::is_same_v<Tag, isa::avx512_vnni>) {
+    constexpr GemmS8Fn w8a8_gemm__xsimd_avx512_vnni = &gemm_s8_avx512_vnni<8>;
+    constexpr GemmS8Fn w4a8_gemm__xsimd_avx512_vnni = &gemm_s8_avx512_vnni<4>;
+    constexpr GemmS8Fn w2a8_gemm__xsimd_avx512_vnni = &gemm_s8_avx512_vnni<2>;
+    constexpr GemmF32Fn w8f32_gemm__xsimd_avx512_vnni = &gemm_f32_simd<isa::avx512_vnni, 8>;
+    constexpr GemmF32Fn w4f32_gemm__xsimd_avx512_vnni = &gemm_f32_simd<isa::avx512_vnni, 4>;
+    constexpr GemmF32Fn w2f32_gemm__xsimd_avx512_vnni = &gemm_f32_simd<isa::avx512_vnni, 2>;
+    CHORD_SET_GEMMS(table, s8, w8a8_gemm__xsimd_avx512_vnni,
+                    w4a8_gemm__xsimd_avx512_vnni, w2a8_gemm__xsimd_avx512_vnni);
+    CHORD_SET_GEMMS(table, f32, w8f32_gemm__xsimd_avx512_vnni,
+                    w4f32_gemm__xsimd_avx512_vnni, w2f32_gemm__xsimd_avx512_vnni);
+#endif
+#if defined(CHORD_XSIMD_AVX2)
+  } else if constexpr (std::is_same_v<Tag, isa::avx2>) {
+    constexpr GemmS8Fn w8a8_gemm__xsimd_avx2 = &gemm_s8_avx2<8>;
+    constexpr GemmS8Fn w4a8_gemm__xsimd_avx2 = &gemm_s8_avx2<4>;
+    constexpr GemmS8Fn w2a8_gemm__xsimd_avx2 = &gemm_s8_avx2<2>;
+    constexpr GemmF32Fn w8f32_gemm__xsimd_avx2 = &gemm_f32_simd<isa::avx2, 8>;
+    constexpr GemmF32Fn w4f32_gemm__xsimd_avx2 = &gemm_f32_simd<isa::avx2, 4>;
+    constexpr GemmF32Fn w2f32_gemm__xsimd_avx2 = &gemm_f32_simd<isa::avx2, 2>;
+    CHORD_SET_GEMMS(table, s8, w8a8_gemm__xsimd_avx2, w4a8_gemm__xsimd_avx2, w2a8_gemm__xsimd_avx2);
+    CHORD_SET_GEMMS(table, f32, w8f32_gemm__xsimd_avx2, w4f32_gemm__xsimd_avx2, w2f32_gemm__xsimd_avx2);
+#endif
+#if defined(CHORD_XSIMD_NEON_DOTPROD)
+  } else if constexpr (std::is_same_v<Tag, isa::neon_dotprod>) {
+    constexpr GemmS8Fn w8a8_gemm__xsimd_neon_dotprod = &gemm_s8_neon_dotprod<8>;
+    constexpr GemmS8Fn w4a8_gemm__xsimd_neon_dotprod = &gemm_s8_neon_dotprod<4>;
+    constexpr GemmS8Fn w2a8_gemm__xsimd_neon_dotprod = &gemm_s8_neon_dotprod<2>;
+    constexpr GemmF32Fn w8f32_gemm__xsimd_neon_dotprod = &gemm_f32_simd<isa::neon_dotprod, 8>;
+    constexpr GemmF32Fn w4f32_gemm__xsimd_neon_dotprod = &gemm_f32_simd<isa::neon_dotprod, 4>;
+    constexpr GemmF32Fn w2f32_gemm__xsimd_neon_dotprod = &gemm_f32_simd<isa::neon_dotprod, 2>;
+    CHORD_SET_GEMMS(table, s8, w8a8_gemm__xsimd_neon_dotprod,
+                    w4a8_gemm__xsimd_neon_dotprod, w2a8_gemm__xsimd_neon_dotprod);
+    CHORD_SET_GEMMS(table, f32, w8f32_gemm__xsimd_neon_dotprod,
+                    w4f32_gemm__xsimd_neon_dotprod, w2f32_gemm__xsimd_neon_dotprod);
+#endif
+#if defined(CHORD_XSIMD_NEON)
+  } else if constexpr (std::is_same_v<Tag, isa::neon>) {
+    constexpr GemmS8Fn w8a8_gemm__xsimd_neon = &gemm_s8_neon<8>;
+    constexpr GemmS8Fn w4a8_gemm__xsimd_neon = &gemm_s8_neon<4>;
+    constexpr GemmS8Fn w2a8_gemm__xsimd_neon = &gemm_s8_neon<2>;
+    constexpr GemmF32Fn w8f32_gemm__xsimd_neon = &gemm_f32_simd<isa::neon, 8>;
+    constexpr GemmF32Fn w4f32_gemm__xsimd_neon = &gemm_f32_simd<isa::neon, 4>;
+    constexpr GemmF32Fn w2f32_gemm__xsimd_neon = &gemm_f32_simd<isa::neon, 2>;
+    CHORD_SET_GEMMS(table, s8, w8a8_gemm__xsimd_neon, w4a8_gemm__xsimd_neon, w2a8_gemm__xsimd_neon);
+    CHORD_SET_GEMMS(table, f32, w8f32_gemm__xsimd_neon, w4f32_gemm__xsimd_neon, w2f32_gemm__xsimd_neon);
+#endif
+  }
+}
+
 // The table of one ISA: its six kernels. isa::scalar gives the scalar backend's own table.
 template <class Tag>
 KernelTable kernel_table() {
@@ -116,8 +178,7 @@ KernelTable kernel_table() {
     KernelTable table;
     table.isa = Tag::value;
     table.backend = "xsimd";
-    table.gemm_s8 = {&gemm_s8<Tag, 8>, &gemm_s8<Tag, 4>, &gemm_s8<Tag, 2>};
-    table.gemm_f32 = {&gemm_f32<Tag, 8>, &gemm_f32<Tag, 4>, &gemm_f32<Tag, 2>};
+    set_named_gemms<Tag>(table);
     return table;
   }
 }

@@ -1,5 +1,5 @@
 // chord/backends/xsimd/rowops.hpp: the xsimd backend's row kernels, one template per ISA tag:
-//   quantize_rows<Tag>   fp32 rows -> int8 codes, bit-identical to core/activations.hpp
+//   quantize_rows<Tag>   fp32 rows -> int8 codes, bit-identical to core/quantize_rows.hpp
 //   layernorm<Tag>, softmax<Tag>, relu<Tag>, gelu<Tag>, add<Tag>   fp32 (contracts: kernel_table.hpp)
 //
 // Every loop runs whole registers, then one partial register for the tail: the tail's values are
@@ -8,7 +8,7 @@
 // an exp never depends on where an element sits in its row) and nothing is read past the row.
 // quantize_rows and layernorm do their few tail values one by one instead, with the same steps (a row
 // of 50 spent more time padding its tail than on its 48 other values).
-// exp is xsimd's (1 ulp); GELU follows ops/normal_tail.hpp. Per-ISA intrinsics appear only where
+// exp is xsimd's (1 ulp); GELU follows backends/shared/gelu_polynomial.hpp. Per-ISA intrinsics appear only where
 // xsimd 8.1 falls short: rounding to int32 ties-to-even (its generic nearbyint_as_int rounds half away
 // from zero under GCC for AVX-512) and narrowing int32 codes to int8.
 // ODR: every function is a template on the chord ISA tag (common.hpp's rule); the neon_dotprod table
@@ -24,7 +24,7 @@
 
 #include "chord/backends/xsimd/common.hpp"
 #include "chord/backends/xsimd/gemm.hpp"
-#include "chord/ops/normal_tail.hpp"
+#include "chord/backends/shared/gelu_polynomial.hpp"
 
 namespace chord::backends::xsimd {
 
@@ -174,10 +174,10 @@ inline void store_codes(const IntBatch<Tag>& q, std::int8_t* dst) {
 #endif
 }
 
-// GELU of one register through the normal tail T(|x|) (ops/normal_tail.hpp).
+// GELU of one register through the normal tail T(|x|) (backends/shared/gelu_polynomial.hpp).
 template <class Tag>
 inline FloatBatch<Tag> gelu(const FloatBatch<Tag>& x) {
-  namespace nt = chord::ops::normal_tail;
+  namespace nt = chord::backends::gelu_polynomial;
   using B = FloatBatch<Tag>;
   const B a = ::xsimd::min(::xsimd::abs(x), B(nt::kTailZero));  // clamped: a^2 stays finite
   const B u = a * a;
@@ -259,7 +259,7 @@ struct QuantizeRowsPolicy {
 };
 
 #define CHORD_QUANTIZE_ATTR
-#include "chord/ops/quantize_rows_driver-inl.hpp"
+#include "chord/backends/shared/quantize_rows_driver-inl.hpp"
 #undef CHORD_QUANTIZE_ATTR
 
 template <class Tag>
@@ -289,7 +289,7 @@ std::int32_t QuantizeRowsPolicy<Tag>::quantize_row(const float* x, std::size_t k
 
 }  // namespace row_detail
 
-// See QuantizeRowsFn (chord/ops/quantize_rows_driver-inl.hpp: the steps and their edges).
+// See QuantizeRowsFn (chord/backends/shared/quantize_rows_driver-inl.hpp: the steps and their edges).
 template <class Tag>
 std::size_t quantize_rows(const float* x, std::size_t ldx, std::size_t m, std::size_t k, std::int8_t* codes,
                           std::size_t stride, float* scales, std::int32_t* sums) {

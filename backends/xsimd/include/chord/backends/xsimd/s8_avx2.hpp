@@ -15,6 +15,8 @@
 // Exactness of the int32 sums: as for VNNI, k <= 66311.
 //
 //   micro-kernel  w{b}a8_gemm_{R}x16c4__avx2:  R rows x 1 tile, acc[R][2] ymm accumulators.
+//   entry points  w{8,4,2}a8_gemm__xsimd_avx2 (the names tests and chord_bench print; gemm.hpp) are
+//   gemm_s8_avx2<Bits> below.
 #pragma once
 
 #include <immintrin.h>
@@ -115,10 +117,10 @@ void gemm_s8_avx2(const QuantizedRows& a, const PackedMatrix& w, const GemmOutpu
   auto block = [&](auto rows, auto tiles, std::size_t i0, std::size_t t0) {
     avx2_detail::block<Bits, decltype(rows)::value, decltype(tiles)::value>(a, w, i0, t0, out);
   };
-  if (a.m == 1)
-    for_each_block<isa::avx2, 1, 2>(a.m, w.tiles(), block);
+  if (a.m() == 1)
+    for_each_block<isa::avx2, 1, 2>(a.m(), w.tiles(), block);
   else
-    for_each_block<isa::avx2, 4, 1>(a.m, w.tiles(), block);
+    for_each_block<isa::avx2, 4, 1>(a.m(), w.tiles(), block);
 }
 
 }  // namespace chord::backends::xsimd

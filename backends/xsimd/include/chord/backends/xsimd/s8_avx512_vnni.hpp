@@ -12,6 +12,8 @@
 // k <= 66311 (k = 2^16 included); vpdpbusd does not saturate. Beyond that the int32 sums may wrap.
 //
 //   micro-kernel  w{b}a8_gemm_{R}x{16T}c4__avx512vnni:  R rows x T tiles of 16 channels,
+//   entry points  w{8,4,2}a8_gemm__xsimd_avx512_vnni (the names tests and chord_bench print; gemm.hpp) are
+//   gemm_s8_avx512_vnni<Bits> below.
 //   acc[R][T] zmm accumulators, K loop over panels, epilogue straight from the accumulators.
 //
 // Why the blocking and the epilogue look the way they do (measured on Zen 4, one vpdpbusd zmm per cycle):
@@ -149,12 +151,12 @@ struct TileOut {
     }
   }
 
-  // Row i's 16 raw dots of this tile (sum u * a) -> acc = dot - 2^(b-1) * a.sums[i] -> int32 or
+  // Row i's 16 raw dots of this tile (sum u * a) -> acc = dot - 2^(b-1) * a.sums()[i] -> int32 or
   // y = float(acc) * a_scale * w_scale + bias (ref::dequantize_acc's order: two multiplies, then the
   // add; -ffp-contract=off keeps them apart), stored at the tile's columns of row i.
   [[gnu::always_inline]] void store(__m512i dots, const QuantizedRows& a, std::size_t i, const GemmOutput& out) const {
     // Unsigned product: the same bits as the int32 one, without signed-overflow UB past the k limit.
-    const std::uint32_t offset_sum = (1u << (Bits - 1)) * static_cast<std::uint32_t>(a.sums[i]);
+    const std::uint32_t offset_sum = (1u << (Bits - 1)) * static_cast<std::uint32_t>(a.sums()[i]);
     const __m512i acc = _mm512_sub_epi32(dots, _mm512_set1_epi32(static_cast<std::int32_t>(offset_sum)));
     if (out.acc != nullptr) {
       std::int32_t* row = out.acc + i * out.ldy;
@@ -164,7 +166,7 @@ struct TileOut {
         _mm512_mask_storeu_epi32(row + base[v], mask[v], _mm512_permutexvar_epi32(lanes(v), acc));
       return;
     }
-    const __m512 scaled = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(a.scales[i])), w_scale);
+    const __m512 scaled = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(a.scales()[i])), w_scale);
     const __m512 y = _mm512_add_ps(scaled, bias);
     float* row = out.y + i * out.ldy;
     if (windows == 0) return _mm512_mask_storeu_ps(row + first, valid, y);
@@ -201,7 +203,7 @@ void block(const QuantizedRows& a, const PackedMatrix& w, std::size_t i0, std::s
   const std::uint8_t* const tile = w.tile(t0);
   const std::size_t tile_bytes = w.tile_bytes();
   const std::int8_t* const row = a.row(i0);
-  const std::size_t stride = a.stride;
+  const std::size_t stride = a.stride();
 
   const std::size_t groups = w.groups();
   for (std::size_t g = 0; g < groups; ++g) {
@@ -256,9 +258,9 @@ void run_blocks(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput&
   TileOut<Bits> tile_outs[kChunkTiles];
   for (std::size_t c0 = 0; c0 < w.tiles(); c0 += kChunkTiles) {
     const std::size_t tiles = w.tiles() - c0 < kChunkTiles ? w.tiles() - c0 : kChunkTiles;
-    for (std::size_t t = 0; t < tiles; ++t) tile_outs[t].prepare(w, out, c0 + t, a.m);
-    for (std::size_t i0 = 0; i0 < a.m; i0 += RMax) {
-      const std::size_t rows = a.m - i0 < static_cast<std::size_t>(RMax) ? a.m - i0 : RMax;
+    for (std::size_t t = 0; t < tiles; ++t) tile_outs[t].prepare(w, out, c0 + t, a.m());
+    for (std::size_t i0 = 0; i0 < a.m(); i0 += RMax) {
+      const std::size_t rows = a.m() - i0 < static_cast<std::size_t>(RMax) ? a.m() - i0 : RMax;
       with_count<RMax>(rows, [&](auto r) {
         constexpr int R = decltype(r)::value;
         std::size_t t = 0;
@@ -279,8 +281,8 @@ namespace chord::backends::xsimd {
 template <int Bits>
 void gemm_s8_avx512_vnni(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out) {
   using namespace avx512_vnni_detail;
-  if (a.m == 0 || w.rows() == 0) return;
-  if (a.m == 1)
+  if (a.m() == 0 || w.rows() == 0) return;
+  if (a.m() == 1)
     run_blocks<Bits, 1, kGemvTiles>(a, w, out);
   else
     run_blocks<Bits, kGemmRows, kGemmTiles>(a, w, out);

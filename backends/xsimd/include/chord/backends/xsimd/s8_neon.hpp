@@ -16,6 +16,8 @@
 // Exactness of the int32 sums: k <= 66311 (as for VNNI).
 //
 //   micro-kernels  w{b}a8_gemm_{R}x16c4__neondot (R = 4), w{b}a8_gemm_{R}x16c4__neon (R = 2).
+//   entry points  w{8,4,2}a8_gemm__xsimd_neon_dotprod, _neon (the names tests and chord_bench print; gemm.hpp) are
+//   gemm_s8_neon{_dotprod,}<Bits> below.
 #pragma once
 
 #include <arm_neon.h>
@@ -144,17 +146,17 @@ void gemm_s8_neon_dotprod(const QuantizedRows& a, const PackedMatrix& w, const G
   auto block = [&](auto rows, auto tiles, std::size_t i0, std::size_t t0) {
     neon_detail::block_dotprod<Bits, decltype(rows)::value, decltype(tiles)::value>(a, w, i0, t0, out);
   };
-  if (a.m == 1)
-    for_each_block<isa::neon_dotprod, 1, 2>(a.m, w.tiles(), block);
+  if (a.m() == 1)
+    for_each_block<isa::neon_dotprod, 1, 2>(a.m(), w.tiles(), block);
   else
-    for_each_block<isa::neon_dotprod, 4, 1>(a.m, w.tiles(), block);
+    for_each_block<isa::neon_dotprod, 4, 1>(a.m(), w.tiles(), block);
 }
 #endif
 
 // w{Bits}a8 with vmull/vpadal: see GemmS8Fn. 2 rows x 1 tile (16 accumulators).
 template <int Bits>
 void gemm_s8_neon(const QuantizedRows& a, const PackedMatrix& w, const GemmOutput& out) {
-  for_each_block<isa::neon, 2, 1>(a.m, w.tiles(), [&](auto rows, auto tiles, std::size_t i0, std::size_t t0) {
+  for_each_block<isa::neon, 2, 1>(a.m(), w.tiles(), [&](auto rows, auto tiles, std::size_t i0, std::size_t t0) {
     neon_detail::block_plain<Bits, decltype(rows)::value, decltype(tiles)::value>(a, w, i0, t0, out);
   });
 }

@@ -1,5 +1,5 @@
-// chord/ops/attention_driver-inl.hpp: the attention core's driver, written once for every backend
-// (AttentionFn, AttentionRowFn in chord/ops/kernel_table.hpp). A backend supplies only its vector
+// chord/backends/shared/attention_driver-inl.hpp: the attention core's driver, written once for every
+// backend (AttentionFn, AttentionRowFn in chord/ops/kernel_table.hpp). A backend supplies only its vector
 // steps as a policy P; the driver holds everything else: heads, the scale, key masks and padding,
 // K^T / V^T packing, the 4-query blocking of the causal sequence and the column splits.
 //

@@ -1,4 +1,7 @@
-// chord/ops/normal_tail.hpp: the GELU approximation every backend's fp32 kernel evaluates.
+// chord/backends/shared/gelu_polynomial.hpp: the GELU polynomials every backend's fp32 kernel evaluates.
+//
+// What include/chord/backends/shared/ holds: code only the backends include (this file, the attention
+// and quantize_rows drivers), ISA-neutral and copied with include/; no op or model includes it.
 //
 // The reference GELU is exact: gelu(x) = x * Phi(x) = 0.5 * x * erfc(-x / sqrt 2), in double
 // (ref/activation.hpp). The kernels work in fp32 with one polynomial scheme, the same in every backend
@@ -27,7 +30,7 @@
 // function compiled with one ISA's flags is shared with another translation unit.
 #pragma once
 
-namespace chord::ops::normal_tail {
+namespace chord::backends::gelu_polynomial {
 
 inline constexpr float kSmallLimit = 1.0f;  // a < kSmallLimit: the P branch
 inline constexpr float kTScale = 0.5f;      // t = 1 / (1 + kTScale * a)
@@ -45,4 +48,4 @@ inline constexpr float kQ[kQCount] = {-0.077039752104041238f, 0.4398607019127440
                                       -0.073360314069505031f, 0.050786797171268494f, 0.1495641829065641f,
                                       0.19947179168576758f,   0.19947113840678646f};
 
-}  // namespace chord::ops::normal_tail
+}  // namespace chord::backends::gelu_polynomial

@@ -1,6 +1,6 @@
-// chord/ops/activations.hpp: int8 per-row activation quantization through a KernelTable.
+// chord/ops/quantize_rows.hpp: int8 per-row activation quantization through a KernelTable.
 //
-// The same codes, scales and row sums as chord::quantize_rows (core/activations.hpp), bit for bit, from
+// The same codes, scales and row sums as chord::quantize_rows (core/quantize_rows.hpp), bit for bit, from
 // the table's SIMD kernel: it sits in front of every W-A8 product, so it is on the hot path of every
 // quantized layer. `out` is resized, not reallocated, when its buffers are large enough.
 #pragma once
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "chord/core/activations.hpp"
+#include "chord/core/quantize_rows.hpp"
 #include "chord/core/error.hpp"
 #include "chord/ops/kernel_table.hpp"
 
@@ -30,13 +30,16 @@ Fn require(Fn fn, const KernelTable& kernels, const char* what) {
 inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_t m, std::size_t k, std::size_t ldx,
                           QuantizedRows& out) {
   const QuantizeRowsFn kernel = detail::require(kernels.quantize_rows, kernels, "quantize_rows");
-  out.m = m, out.k = k, out.stride = round_up(k, kMaxGroupK);
-  out.codes.resize(m * out.stride);
-  out.scales.resize(m);
-  out.sums.resize(m);
+  // resize, not assign: the kernel writes every code up to the stride, every scale and sum, so zeroing
+  // first would only add a pass over the buffers (QuantizedRows is a friend-only writer for this).
+  out.m_ = m, out.k_ = k, out.stride_ = round_up(k, kMaxGroupK);
+  out.codes_.resize(m * out.stride_);
+  out.scales_.resize(m);
+  out.sums_.resize(m);
   if (m == 0) return;
-  const std::size_t bad = kernel(x, ldx, m, k, out.codes.data(), out.stride, out.scales.data(), out.sums.data());
+  const std::size_t bad = kernel(x, ldx, m, k, out.codes_.data(), out.stride_, out.scales_.data(), out.sums_.data());
   if (bad < m) {
+    out.resize(0, 0, 0);  // the rows past `bad` are unspecified: leave nothing a later op could read
     std::size_t column = 0;
     while (column < k && std::isfinite(x[bad * ldx + column])) ++column;
     throw Error(chord::detail::error_message("quantize_rows: activation (", bad, ", ", column, ") is not finite"));

@@ -1,5 +1,5 @@
-// chord/ops/quantize_rows_driver-inl.hpp: QuantizeRowsFn (chord/ops/kernel_table.hpp) written once for
-// every SIMD backend, bit-identical to chord/core/activations.hpp. A backend supplies only the vector
+// chord/backends/shared/quantize_rows_driver-inl.hpp: QuantizeRowsFn (chord/ops/kernel_table.hpp) written
+// once for every SIMD backend, bit-identical to chord/core/quantize_rows.hpp. A backend supplies only the vector
 // passes over a row as a policy P; the driver holds the edges: non-finite detection, the all-zero (or
 // too small to invert) row, the scale, the sums, and the one-by-one tails below.
 //
