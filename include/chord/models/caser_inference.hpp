@@ -27,7 +27,7 @@
 
 namespace chord::models {
 
-class CaserInference {
+class CaserInference : public PersonalizedSlots<CaserInference> {
  public:
   struct Scratch {
     std::vector<std::uint32_t> ids;
@@ -57,15 +57,7 @@ class CaserInference {
     out.push_back({nullptr, &out_emb_});
     return out;
   }
-
-  // See SasrecInference::rebuild_personalized.
-  void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
-    models::rebuild_personalized(slots(), description_, weights, options);
-  }
-  // A strategy's quantized channels installed in the personalized slots (engine_slots.hpp).
-  void install_personalized(const std::vector<QuantizedChannels>& channels, LinearMode mode, const KernelTable* kernels) {
-    models::install_personalized(slots(), description_, channels, mode, kernels);
-  }
+  // (rebuild_personalized, install_personalized: PersonalizedSlots, engine_slots.hpp)
 
   const ModelDescription& description() const { return description_; }
   const CaserConfig& config() const { return config_; }

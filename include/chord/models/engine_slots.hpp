@@ -103,4 +103,22 @@ inline void rebuild_personalized(const std::vector<RuntimeSlot>& slots, const Mo
   }
 }
 
+// What both engines offer over their slots (SasrecInference, CaserInference derive from it): Engine
+// provides slots() and description().
+template <class Engine>
+class PersonalizedSlots {
+ public:
+  // The personalized slots rebuilt from `weights` (rebuild_personalized above): a device applying a new
+  // strategy re-quantizes only what a strategy changes, and one engine serves many.
+  void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
+    Engine& e = static_cast<Engine&>(*this);
+    models::rebuild_personalized(e.slots(), e.description(), weights, options);
+  }
+  // A strategy's quantized channels installed in the personalized slots (install_personalized above).
+  void install_personalized(const std::vector<QuantizedChannels>& channels, LinearMode mode, const KernelTable* kernels) {
+    Engine& e = static_cast<Engine&>(*this);
+    models::install_personalized(e.slots(), e.description(), channels, mode, kernels);
+  }
+};
+
 }  // namespace chord::models

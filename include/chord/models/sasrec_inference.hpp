@@ -40,7 +40,7 @@
 
 namespace chord::models {
 
-class SasrecInference {
+class SasrecInference : public PersonalizedSlots<SasrecInference> {
  public:
   // Per-thread buffers for one history of up to max_len positions.
   struct Scratch {
@@ -74,16 +74,7 @@ class SasrecInference {
       for (RuntimeLinear* l : b.projections()) out.push_back({l, nullptr});
     return out;
   }
-
-  // The personalized layers rebuilt from `weights` (engine_slots.hpp rebuild_personalized): a device
-  // applying a new strategy re-quantizes only what a strategy changes, and one engine serves many.
-  void rebuild_personalized(const std::vector<const float*>& weights, const InferenceOptions& options) {
-    models::rebuild_personalized(slots(), description_, weights, options);
-  }
-  // A strategy's quantized channels installed in the personalized slots (engine_slots.hpp).
-  void install_personalized(const std::vector<QuantizedChannels>& channels, LinearMode mode, const KernelTable* kernels) {
-    models::install_personalized(slots(), description_, channels, mode, kernels);
-  }
+  // (rebuild_personalized, install_personalized: PersonalizedSlots, engine_slots.hpp)
 
   const ModelDescription& description() const { return description_; }
   const SasrecConfig& config() const { return config_; }
