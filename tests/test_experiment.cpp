@@ -14,6 +14,8 @@
 // CHORD_TEST_NO_THREADS (cross builds): qemu-user hangs in pthread_create, so everything runs on one thread.
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -327,6 +329,22 @@ TEST_CASE("experiment: the JSON report round-trips; bad reports are refused", "[
   std::string bad_type = text;
   bad_type.replace(bad_type.find("\"users\": "), 9, "\"users\": \"x\", \"y\": ");
   REQUIRE_THROWS_WITH(parse_experiment_report(bad_type, "r.json"), Catch::Contains("'users' has the wrong type"));
+  // Integers outside their type's range are refused, not wrapped or converted by undefined behaviour
+  // (found by fuzz_experiment_json: a palette entry of 88888888888888888888882, a float to nlohmann).
+  const auto edited = [&](const char* key, const nlohmann::json& value, int index = -1) {
+    nlohmann::json j = nlohmann::json::parse(text);
+    (index < 0 ? j[key] : j[key][std::size_t(index)]) = value;
+    return j.dump();
+  };
+  REQUIRE_THROWS_WITH(parse_experiment_report(edited("palette", 8.88888e22, 1), "r.json"),
+                      Catch::Contains("'palette'[1] has the wrong type"));
+  REQUIRE_THROWS_WITH(parse_experiment_report(edited("palette", -5, 2), "r.json"), Catch::Contains("palette width -5"));
+  REQUIRE_THROWS_WITH(parse_experiment_report(edited("version", 4294967297ull), "r.json"),
+                      Catch::Contains("'version' has the wrong type"));
+  REQUIRE_THROWS_WITH(parse_experiment_report(edited("threads", -3), "r.json"),
+                      Catch::Contains("'threads' has the wrong type"));
+  REQUIRE_THROWS_WITH(parse_experiment_report(edited("seed", 1.5), "r.json"), Catch::Contains("'seed' has the wrong type"));
+  REQUIRE(parse_experiment_report(edited("seed", 18446744073709551615ull), "r.json").seed == 18446744073709551615ull);
 }
 
 TEST_CASE("experiment: bad inputs are refused with a clear message", "[personalize][experiment]") {

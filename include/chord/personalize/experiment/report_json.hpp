@@ -15,8 +15,10 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -89,23 +91,48 @@ inline void write_experiment_report(const std::string& path, const ExperimentRep
 
 namespace detail {
 
+template <typename T>
+struct is_integer_vector : std::false_type {};
+template <typename T>
+struct is_integer_vector<std::vector<T>> : std::bool_constant<std::is_integral_v<T> && !std::is_same_v<T, bool>> {};
+
+// v as the integer type T, or chord::Error naming `what`. nlohmann converts -3 to a size_t
+// 18446744073709551613, 2^32 + 1 to an int 1, and 9e22 (a float: too big for any integer) to an int by
+// undefined behaviour, all without complaint: the value must be an integer of T's range.
+template <typename T>
+T json_integer(const nlohmann::json& v, const std::string& what) {
+  static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
+  const bool in_range =
+      v.is_number_unsigned()  ? v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max())
+      : v.is_number_integer() ? std::is_signed_v<T> && v.get<std::int64_t>() >= std::int64_t(std::numeric_limits<T>::min()) &&
+                                    v.get<std::int64_t>() <= std::int64_t(std::numeric_limits<T>::max())
+                              : false;
+  CHORD_CHECK(in_range, what, " has the wrong type (", v.dump(), " is not ",
+              std::is_signed_v<T> ? "an integer" : "a non-negative integer", " of ", 8 * sizeof(T), " bits)");
+  return std::is_signed_v<T> ? T(v.get<std::int64_t>()) : T(v.get<std::uint64_t>());
+}
+
 // j[key] as T, or chord::Error naming the source and the key's path.
 template <typename T>
 T json_field(const nlohmann::json& j, const char* key, const std::string& where) {
   CHORD_CHECK(j.is_object(), where, ": expected an object");
   const auto found = j.find(key);
   CHORD_CHECK(found != j.end(), where, ": no '", key, "'");
-  // nlohmann converts -3 to a size_t 18446744073709551613 without complaint: counts must be unsigned.
-  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
-    CHORD_CHECK(found->is_number_unsigned(), where, ": '", key, "' has the wrong type (", found->dump(),
-                " is not a non-negative integer)");
-  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
-    CHORD_CHECK(found->is_number_integer(), where, ": '", key, "' has the wrong type (", found->dump(),
-                " is not an integer)");
-  try {
-    return found->get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where + ": '" + key + "' has the wrong type (" + e.what() + ")");
+  const std::string what = where + ": '" + key + "'";
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return json_integer<T>(*found, what);
+  } else if constexpr (is_integer_vector<T>::value) {
+    CHORD_CHECK(found->is_array(), what, " has the wrong type (", found->dump(), " is not an array)");
+    T out;
+    for (std::size_t i = 0; i < found->size(); ++i)
+      out.push_back(json_integer<typename T::value_type>((*found)[i], what + "[" + std::to_string(i) + "]"));
+    return out;
+  } else {
+    try {
+      return found->get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(what + " has the wrong type (" + e.what() + ")");
+    }
   }
 }
 
