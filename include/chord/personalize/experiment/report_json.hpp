@@ -102,13 +102,15 @@ struct is_integer_vector<std::vector<T>> : std::bool_constant<std::is_integral_v
 template <typename T>
 T json_integer(const nlohmann::json& v, const std::string& what) {
   static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
-  const bool in_range =
-      v.is_number_unsigned()  ? v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max())
-      : v.is_number_integer() ? std::is_signed_v<T> && v.get<std::int64_t>() >= std::int64_t(std::numeric_limits<T>::min()) &&
-                                    v.get<std::int64_t>() <= std::int64_t(std::numeric_limits<T>::max())
-                              : false;
-  CHORD_CHECK(in_range, what, " has the wrong type (", v.dump(), " is not ",
-              std::is_signed_v<T> ? "an integer" : "a non-negative integer", " of ", 8 * sizeof(T), " bits)");
+  const bool integer = v.is_number_unsigned() || (v.is_number_integer() && std::is_signed_v<T>);
+  CHORD_CHECK(integer, what, " has the wrong type (", v.dump(), " is not ",
+              std::is_signed_v<T> ? "an integer" : "a non-negative integer", ")");
+  const bool in_range = v.is_number_unsigned()
+                            ? v.get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max())
+                            : v.get<std::int64_t>() >= std::int64_t(std::numeric_limits<T>::min()) &&
+                                  v.get<std::int64_t>() <= std::int64_t(std::numeric_limits<T>::max());
+  CHORD_CHECK(in_range, what, " has the wrong type (", v.dump(), " is out of range for a ", 8 * sizeof(T), "-bit ",
+              std::is_signed_v<T> ? "integer" : "unsigned integer", ")");
   return std::is_signed_v<T> ? T(v.get<std::int64_t>()) : T(v.get<std::uint64_t>());
 }
 
